@@ -1,0 +1,240 @@
+"""LightningDataModules: clean+noise folders mixed on the fly, or paired noisy/clean folders."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from denoiselab import audio
+from denoiselab.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, collate
+from denoiselab.data.mixing import Mixer
+from denoiselab.data.sources import AudioCache, Track, load_tracks, split_by_file
+
+log = logging.getLogger(__name__)
+
+PathLike = str | Path | Sequence[str | Path]
+
+
+class _BaseDataModule(L.LightningDataModule):
+    def __init__(self, sample_rate: int, clip_seconds: float, batch_size: int, num_workers: int,
+                 seed: int, val_seed: int, cache_dir: str | None, pin_memory: bool = False):
+        super().__init__()
+        if int(sample_rate) <= 0:
+            raise ValueError(f"data.sample_rate must be a positive integer (Hz), got {sample_rate}")
+        if not float(clip_seconds) > 0:
+            raise ValueError(f"data.clip_seconds must be > 0, got {clip_seconds}")
+        if int(batch_size) < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        if int(num_workers) < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.sample_rate = int(sample_rate)
+        self.clip_samples = int(round(float(clip_seconds) * self.sample_rate))
+        if self.clip_samples < 1:
+            raise ValueError(f"data.clip_seconds={clip_seconds} is shorter than one sample")
+        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.seed, self.val_seed = int(seed), int(val_seed)
+        self.cache_dir, self.pin_memory = cache_dir, pin_memory
+        self.train_set = self.val_set = self.test_set = None
+
+    @property
+    def cache(self) -> AudioCache:
+        return AudioCache(self.cache_dir, self.sample_rate)
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
+    def _loader(self, ds, shuffle: bool) -> DataLoader:
+        rank, world = self._rank()
+        sampler = EpochSampler(len(ds), self.seed, shuffle=shuffle, rank=rank, world_size=world)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+                          collate_fn=collate, pin_memory=self.pin_memory, drop_last=False,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set or self.val_set, shuffle=False)
+
+
+class MixtureDataModule(_BaseDataModule):
+    """Clean speech and noise folders (or list files), cut into clips and mixed on the fly.
+
+    Validation: ``val_clean``/``val_noise`` folders if given, else a by-file split of the
+    training folders (``val_fraction``). Validation and test mixtures are fixed by ``val_seed``.
+    """
+
+    def __init__(
+        self,
+        clean: PathLike,
+        noise: PathLike,
+        val_clean: PathLike | None = None,
+        val_noise: PathLike | None = None,
+        test_clean: PathLike | None = None,
+        test_noise: PathLike | None = None,
+        val_fraction: float = 0.1,
+        sample_rate: int = 16000,
+        clip_seconds: float = 5.0,
+        short: str = "pad",
+        min_seconds: float = 0.5,
+        mix: Mixer | dict | None = None,
+        mix_on_device: bool = True,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        max_val_items: int | None = 200,
+        seed: int = 1234,
+        val_seed: int = 4321,
+        cache_dir: str | None = None,
+        pin_memory: bool = False,
+    ):
+        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, seed, val_seed, cache_dir, pin_memory)
+        if clean in (None, "", "???") or noise in (None, "", "???"):
+            raise ValueError("data.clean and data.noise must name folders (or list files) of recordings")
+        if short not in ("pad", "skip"):
+            raise ValueError(f"data.short={short!r} is not allowed; choose pad or skip")
+        self.clean, self.noise = clean, noise
+        self.val_clean, self.val_noise = val_clean, val_noise
+        self.test_clean, self.test_noise = test_clean, test_noise
+        self.val_fraction, self.short = float(val_fraction), short
+        self.min_samples = int(round(float(min_seconds) * self.sample_rate))
+        self.mixer = mix if isinstance(mix, Mixer) else Mixer(**(dict(mix) if mix else {}))
+        self.mix_on_device = mix_on_device
+        self.max_val_items = max_val_items
+
+    def _min_len(self) -> int:
+        return self.clip_samples if self.short == "skip" else max(1, self.min_samples)
+
+    def prepare_data(self) -> None:
+        """Decode everything once into the cache (rank 0 only, before the other ranks read it)."""
+        if self.cache_dir:
+            for roots in (self.clean, self.noise, self.val_clean, self.val_noise, self.test_clean, self.test_noise):
+                if roots:
+                    load_tracks(roots, self.cache, kind="audio", min_samples=1)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        cache = self.cache
+        clean_files, noise_files = audio.find_all(_roots(self.clean)), audio.find_all(_roots(self.noise))
+        if self.val_clean:
+            train_clean, val_clean = clean_files, None
+        else:
+            train_clean, val_clean = split_by_file(clean_files, self.val_fraction, self.seed)
+        if self.val_noise:
+            train_noise, val_noise = noise_files, None
+        else:
+            train_noise, val_noise = split_by_file(noise_files, self.val_fraction, self.seed + 1)
+        clean = load_tracks(self.clean, cache, self._min_len(), "clean", files=train_clean)
+        noise = load_tracks(self.noise, cache, 1, "noise", files=train_noise)
+        vc = (load_tracks(self.val_clean, cache, self._min_len(), "validation clean") if self.val_clean
+              else load_tracks(self.clean, cache, self._min_len(), "validation clean", files=val_clean or train_clean))
+        vn = (load_tracks(self.val_noise, cache, 1, "validation noise") if self.val_noise
+              else load_tracks(self.noise, cache, 1, "validation noise", files=val_noise or train_noise))
+        self.train_set = ClipMixtureDataset(clean, noise, self.clip_samples, self.mixer, self.seed)
+        self.val_set = ClipMixtureDataset(vc, vn, self.clip_samples, self.mixer, self.val_seed,
+                                          random_offsets=False, max_items=self.max_val_items)
+        if self.test_clean and self.test_noise:
+            tc = load_tracks(self.test_clean, cache, self._min_len(), "test clean")
+            tn = load_tracks(self.test_noise, cache, 1, "test noise")
+            self.test_set = ClipMixtureDataset(tc, tn, self.clip_samples, self.mixer, self.val_seed + 1,
+                                               random_offsets=False)
+        log.info("Data: %d train clips (%d clean, %d noise files), %d validation mixtures",
+                 len(self.train_set), len(clean), len(noise), len(self.val_set))
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Mix on the batch's device so workers only read audio."""
+        return self.mixer.mix(batch) if "noisy" not in batch else batch
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if not self.mix_on_device:
+            return self.mixer.mix(batch)
+        return batch
+
+
+class PairedDataModule(_BaseDataModule):
+    """Folders of noisy and clean files with matching relative paths (VoiceBank+DEMAND layout)."""
+
+    def __init__(
+        self,
+        noisy: PathLike,
+        clean: PathLike,
+        val_noisy: PathLike | None = None,
+        val_clean: PathLike | None = None,
+        val_fraction: float = 0.1,
+        sample_rate: int = 16000,
+        clip_seconds: float = 5.0,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        seed: int = 1234,
+        val_seed: int = 4321,
+        cache_dir: str | None = None,
+        pin_memory: bool = False,
+    ):
+        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, seed, val_seed, cache_dir, pin_memory)
+        self.noisy, self.clean = noisy, clean
+        self.val_noisy, self.val_clean = val_noisy, val_clean
+        self.val_fraction = float(val_fraction)
+
+    def _pairs(self, noisy_root, clean_root, kind: str, names: set[str] | None = None) -> list[tuple[Track, Track]]:
+        pairs = match_pairs(noisy_root, clean_root)
+        if names is not None:
+            pairs = [(n, c) for n, c in pairs if str(n) in names]
+        noisy = load_tracks(noisy_root, self.cache, 1, f"{kind} noisy", files=[n for n, _ in pairs])
+        clean = load_tracks(clean_root, self.cache, 1, f"{kind} clean", files=[c for _, c in pairs])
+        by_noisy = {t.path: t for t in noisy}
+        by_clean = {t.path: t for t in clean}
+        out = [(by_noisy[str(n)], by_clean[str(c)]) for n, c in pairs
+               if str(n) in by_noisy and str(c) in by_clean]
+        if not out:
+            raise ValueError(f"No usable noisy/clean pairs in {noisy_root} and {clean_root}")
+        return out
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        if self.val_noisy and self.val_clean:
+            train = self._pairs(self.noisy, self.clean, "train")
+            val = self._pairs(self.val_noisy, self.val_clean, "validation")
+        else:
+            noisy_files = [str(n) for n, _ in match_pairs(self.noisy, self.clean)]
+            tr, va = split_by_file([Path(p) for p in noisy_files], self.val_fraction, self.seed)
+            train = self._pairs(self.noisy, self.clean, "train", {str(p) for p in tr})
+            val = self._pairs(self.noisy, self.clean, "validation", {str(p) for p in (va or tr)})
+        self.train_set = PairedDataset(train, self.clip_samples, self.seed)
+        self.val_set = PairedDataset(val, self.clip_samples, self.val_seed, random_offsets=False)
+
+
+def match_pairs(noisy_root: PathLike, clean_root: PathLike) -> list[tuple[Path, Path]]:
+    """Pair files by relative path without extension; report files that have no partner."""
+    noisy_root, clean_root = Path(str(noisy_root)).expanduser(), Path(str(clean_root)).expanduser()
+    for r, name in ((noisy_root, "noisy"), (clean_root, "clean")):
+        if not r.is_dir():
+            raise FileNotFoundError(f"{name} folder does not exist: {r}")
+    clean_by_key = {str(p.relative_to(clean_root).with_suffix("")): p for p in audio.find_audio(clean_root)}
+    pairs, orphans = [], []
+    for n in audio.find_audio(noisy_root):
+        key = str(n.relative_to(noisy_root).with_suffix(""))
+        if key in clean_by_key:
+            pairs.append((n, clean_by_key[key]))
+        else:
+            orphans.append(str(n))
+    if orphans:
+        log.warning("%d noisy file(s) have no clean partner and are skipped, e.g. %s", len(orphans), orphans[0])
+    if not pairs:
+        raise ValueError(f"No noisy/clean pairs with matching names in {noisy_root} and {clean_root}")
+    return pairs
+
+
+def _roots(x: PathLike) -> list:
+    return [x] if isinstance(x, (str, Path)) else list(x)

@@ -1,0 +1,61 @@
+"""2-D U-Net over the (frequency, time) plane: the reference backbone.
+
+BatchNorm (not Group/InstanceNorm) on purpose: in eval mode it is a per-channel affine map, so
+the output of a chunk does not depend on the rest of the file (needed for streaming inference).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from denoiselab.nets.registry import register
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.1),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.1),
+    )
+
+
+@register("unet")
+class UNet(nn.Module):
+    """depth levels of (2 convs + 2x2 pooling); channels double per level from base_channels.
+
+    time_pool=False pools over frequency only: the net becomes shift-equivariant in time (exact
+    chunked inference) at the price of a shorter temporal context.
+    """
+
+    def __init__(self, n_freqs: int, base_channels: int = 16, depth: int = 4, time_pool: bool = True,
+                 dropout: float = 0.0):
+        super().__init__()
+        if depth < 1 or base_channels < 1:
+            raise ValueError(f"unet needs depth >= 1 and base_channels >= 1, got {depth}, {base_channels}")
+        self.depth, self.time_pool = depth, time_pool
+        chans = [base_channels * 2 ** i for i in range(depth + 1)]
+        self.down = nn.ModuleList([_block(1 if i == 0 else chans[i - 1], chans[i]) for i in range(depth)])
+        self.bottom = nn.Sequential(_block(chans[depth - 1], chans[depth]), nn.Dropout2d(dropout))
+        stride = (2, 2) if time_pool else (2, 1)
+        self.pool = nn.MaxPool2d(stride)
+        self.up = nn.ModuleList([nn.ConvTranspose2d(chans[i + 1], chans[i], stride, stride=stride)
+                                 for i in reversed(range(depth))])
+        self.dec = nn.ModuleList([_block(2 * chans[i], chans[i]) for i in reversed(range(depth))])
+        self.out = nn.Conv2d(chans[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_f, n_t = x.shape[-2:]
+        mult = 2 ** self.depth
+        pad_f = (-n_f) % mult
+        pad_t = (-n_t) % mult if self.time_pool else 0
+        h = F.pad(x.unsqueeze(1), (0, pad_t, 0, pad_f))
+        skips = []
+        for block in self.down:
+            h = block(h)
+            skips.append(h)
+            h = self.pool(h)
+        h = self.bottom(h)
+        for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
+            h = dec(torch.cat([up(h), skip], 1))
+        return self.out(h)[:, 0, :n_f, :n_t]

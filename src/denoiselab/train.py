@@ -1,0 +1,152 @@
+"""denoiselab-train: the Hydra entry point that trains (and optionally tests) one configuration.
+
+    denoiselab-train data.clean=DIR data.noise=DIR model/net=unet trainer.max_steps=1000
+    denoiselab-train -m model/net=unet,resnet,lstm ...      # one run dir + one W&B run per job
+    denoiselab-train ... ckpt_path=PATH                     # exact resume
+    denoiselab-train ... hydra.run.dir=OUT auto_resume=true # rerun = resume from OUT/checkpoints
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from denoiselab.config import CONFIG_DIR
+from denoiselab.utils.checkpoints import CheckpointError, checkpoint_meta, find_resumable
+from denoiselab.utils.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
+
+log = logging.getLogger(__name__)
+
+
+def check_output_dir(run_dir: Path, min_free_mb: int = 200) -> None:
+    """Fail before any work when the run dir cannot take checkpoints."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write_test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RuntimeError(f"output dir {run_dir} is not writable ({exc.strerror or exc})") from None
+    free_mb = _free_mb(run_dir)
+    if free_mb is not None and free_mb < min_free_mb:
+        raise RuntimeError(f"output dir {run_dir} has only {free_mb:.0f} MB free; "
+                           f"need at least {min_free_mb} MB for checkpoints")
+
+
+def _free_mb(path: Path) -> float | None:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize / 2**20
+
+
+def resolve_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
+    """The checkpoint to resume from: explicit ckpt_path, or last.ckpt with auto_resume."""
+    if cfg.get("ckpt_path"):
+        path = Path(str(cfg.ckpt_path)).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"ckpt_path does not exist: {path}")
+        good = find_resumable(path.parent, preferred=path)
+        if good is None:
+            raise CheckpointError(f"ckpt_path {path} is damaged and no readable checkpoint is next to it")
+        return good
+    if cfg.get("auto_resume"):
+        good = find_resumable(run_dir / "checkpoints")
+        if good is not None:
+            log.info("auto_resume: continuing from %s", good)
+        return good
+    return None
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train/test one configuration; returns the final metrics (floats)."""
+    run_dir = Path(cfg.paths.output_dir)
+    check_output_dir(run_dir)
+    L.seed_everything(int(cfg.seed), workers=True)
+
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    loss = hydra.utils.instantiate(cfg.loss)
+    model: L.LightningModule = hydra.utils.instantiate(cfg.model, loss=loss)
+
+    resume = resolve_resume(cfg, run_dir)
+    meta = checkpoint_meta(resume) if resume else {}
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    multirun = hc is not None and hc.mode == RunMode.MULTIRUN
+    group = Path(hc.sweep.dir).name if multirun else None
+    name = f"{Path(hc.sweep.dir).name}/{hc.sweep.subdir}" if multirun else run_dir.name
+    backbone = str(cfg.get("backbone") or model.denoiser.net_name)
+    loggers = instantiate_loggers(cfg.get("logger"), run_dir, wandb_id=meta.get("wandb_id"),
+                                  group=group, tags=[backbone], name=name)
+    wandb_ids = [lg.experiment.id for lg in loggers if type(lg).__name__ == "WandbLogger"]
+    if wandb_ids:
+        model.extra_checkpoint_meta["wandb_id"] = wandb_ids[0]
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    for lg in loggers:
+        lg.log_hyperparams({"backbone": backbone, "seed": int(cfg.seed)})
+
+    if cfg.get("train", True):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+
+    if cfg.get("test"):
+        best = _best_path(trainer)
+        test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        for d in test_metrics:
+            metrics.update({k: float(v) for k, v in d.items()})
+
+    if trainer.is_global_zero:
+        _print_summary(trainer, cfg, metrics, run_dir)
+    return metrics
+
+
+def _best_path(trainer: L.Trainer) -> str | None:
+    cb = trainer.checkpoint_callback
+    return getattr(cb, "best_model_path", None) or None
+
+
+def _print_summary(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float], run_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    cb = trainer.checkpoint_callback
+    table = Table(title=f"denoiselab-train: {cfg.get('backbone')}", show_header=False)
+    table.add_row("run dir", str(run_dir))
+    monitor = str(cfg.get("monitor"))
+    if cb is not None and getattr(cb, "best_model_score", None) is not None:
+        table.add_row(f"best {monitor}", f"{float(cb.best_model_score):.3f}")
+        table.add_row("best checkpoint", str(cb.best_model_path))
+    if cb is not None and getattr(cb, "last_model_path", None):
+        table.add_row("last checkpoint", str(cb.last_model_path))
+    for key in ("val/si_sdr", "val/si_sdri", "val/loss", "test/si_sdr", "test/si_sdri"):
+        if key in metrics:
+            table.add_row(key, f"{metrics[key]:.3f}")
+    table.add_row("steps", str(trainer.global_step))
+    Console().print(table)
+
+
+@task_wrapper
+def train(cfg: DictConfig) -> float | None:
+    metrics = run(cfg)
+    value = metrics.get(str(cfg.get("monitor")))
+    return value
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return train(cfg)
+
+
+if __name__ == "__main__":
+    main()
