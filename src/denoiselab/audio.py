@@ -50,7 +50,7 @@ def info(path: str | Path) -> AudioInfo:
     try:
         i = sf.info(str(path))
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError
-        raise AudioError(path, f"unreadable audio ({_short(exc)})") from None
+        raise AudioError(path, f"unreadable audio ({_short(exc, path)})") from None
     return AudioInfo(str(path), int(i.samplerate), int(i.channels), int(i.frames), i.format, i.subtype)
 
 
@@ -63,7 +63,7 @@ def read(path: str | Path, start: int = 0, frames: int = -1) -> tuple[np.ndarray
     try:
         data, rate = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(path, f"unreadable audio ({_short(exc)})") from None
+        raise AudioError(path, f"unreadable audio ({_short(exc, path)})") from None
     if rate <= 0:
         raise AudioError(path, f"invalid sample rate {rate}")
     if data.size == 0:
@@ -144,6 +144,10 @@ def write(path: str | Path, wave: np.ndarray, sample_rate: int, subtype: str | N
     sf.write(str(path), arr, int(sample_rate), subtype=subtype)
 
 
-def _short(exc: Exception) -> str:
-    msg = str(exc).strip().splitlines()
-    return (msg[-1] if msg else type(exc).__name__)[:200]
+def _short(exc: Exception, path: str | Path | None = None) -> str:
+    """libsndfile's message without the path it repeats."""
+    lines = str(exc).strip().splitlines()
+    msg = lines[-1] if lines else type(exc).__name__
+    if path is not None:
+        msg = msg.replace(f"Error opening {str(path)!r}: ", "").replace(str(path), "<file>")
+    return msg.strip()[:200]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
+import string
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Callable
@@ -57,9 +59,9 @@ def _stored_wandb_id(run_dir: Path) -> str | None:
 
 
 def _new_wandb_id() -> str:
-    import wandb
-
-    return wandb.util.generate_id()
+    """8 random lowercase letters/digits: a valid W&B run id (no dependence on wandb internals)."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
 def close_loggers() -> None:

@@ -1,0 +1,138 @@
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from denoiselab.config import CONFIG_DIR
+from denoiselab.losses import NoiseMaskLoss
+from denoiselab.model.module import CKPT_KEY, DenoiseModule
+from denoiselab.train import run
+from denoiselab.utils.checkpoints import load_checkpoint
+
+from hydra_helpers import TINY_NET, compose_train, corpus_overrides
+
+
+def _train(corpus, cache_dir, out, extra=(), net="unet"):
+    cfg = compose_train(["experiment=tiny", f"model/net={net}", *TINY_NET[net],
+                         *corpus_overrides(corpus, cache_dir), *extra], out)
+    return run(cfg)
+
+
+@pytest.mark.parametrize("net", sorted(TINY_NET))
+def test_each_backbone_trains_and_writes_checkpoints_and_metrics(corpus, cache_dir, tmp_path, net):
+    metrics = _train(corpus, cache_dir, tmp_path / "run", ["trainer.max_steps=6"], net=net)
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert (ckpts / "last.ckpt").is_file()
+    assert list(ckpts.glob("best*.ckpt"))
+    rows = list(csv.DictReader(open(next((tmp_path / "run" / "csv").glob("version_*/metrics.csv")))))
+    assert any(r.get("val/si_sdr") for r in rows) and any(r.get("train/loss_step") for r in rows)
+    assert "val/si_sdr" in metrics and torch.isfinite(torch.tensor(metrics["val/si_sdr"]))
+
+
+def test_loss_falls_when_overfitting_a_fixed_batch():
+    torch.manual_seed(0)
+    model = DenoiseModule(net={"name": "unet", "kwargs": {"base_channels": 8, "depth": 2}},
+                          frontend={"n_fft": 256, "hop_length": 64, "norm_warmup_batches": 1},
+                          loss=NoiseMaskLoss(), optimizer=lambda params: torch.optim.Adam(params, lr=3e-3))
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(8000) / 16000
+    clean = (0.3 * torch.sin(2 * torch.pi * 220 * t) * torch.sin(2 * torch.pi * 3 * t).abs()).repeat(2, 1)
+    noise = 0.2 * torch.randn(2, 8000, generator=g)
+    batch = {"noisy": clean + noise, "clean": clean, "noise": noise}
+    opt = model.configure_optimizers()
+    model.log = lambda *a, **k: None
+    losses = []
+    for _ in range(60):
+        opt.zero_grad()
+        loss = model.training_step(batch, 0)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(corpus, cache_dir, tmp_path):
+    # 12 clean clips of 1 s / batch 4 -> 3 steps per epoch; stop after 2 epochs, resume to 4.
+    _train(corpus, cache_dir, tmp_path / "full", ["trainer.max_steps=12"])
+    _train(corpus, cache_dir, tmp_path / "half", ["trainer.max_steps=6"])
+    _train(corpus, cache_dir, tmp_path / "half", ["trainer.max_steps=12",
+                                                  f"ckpt_path={tmp_path / 'half' / 'checkpoints' / 'last.ckpt'}"])
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.ckpt")
+    b = load_checkpoint(tmp_path / "half" / "checkpoints" / "last.ckpt")
+    assert a["global_step"] == b["global_step"] == 12
+    for k, v in a["state_dict"].items():
+        assert torch.allclose(v.float(), b["state_dict"][k].float(), atol=1e-6), k
+    opt_a, opt_b = a["optimizer_states"][0]["state"], b["optimizer_states"][0]["state"]
+    for k in opt_a:
+        assert torch.allclose(opt_a[k]["exp_avg"], opt_b[k]["exp_avg"], atol=1e-6)
+
+
+def test_auto_resume_continues_in_the_same_run_dir(corpus, cache_dir, tmp_path):
+    out = tmp_path / "run"
+    _train(corpus, cache_dir, out, ["trainer.max_steps=3"])
+    _train(corpus, cache_dir, out, ["trainer.max_steps=6", "auto_resume=true"])
+    assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == 6
+
+
+def test_checkpoints_load_with_weights_only_and_carry_the_model_description(corpus, cache_dir, tmp_path):
+    _train(corpus, cache_dir, tmp_path / "run", ["trainer.max_steps=3"])
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    spec = ckpt[CKPT_KEY]["denoiser"]
+    assert spec["net"] == {"name": "unet", "kwargs": {"base_channels": 4, "depth": 2, "time_pool": True, "dropout": 0.0}}
+    assert spec["sample_rate"] == 16000 and spec["frontend"]["n_fft"] == 256
+
+
+def test_truncated_last_checkpoint_falls_back_to_the_previous_good_one(corpus, cache_dir, tmp_path):
+    out = tmp_path / "run"
+    _train(corpus, cache_dir, out, ["trainer.max_steps=6"])
+    last = out / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])
+    metrics = _train(corpus, cache_dir, out, ["trainer.max_steps=9", "auto_resume=true"])
+    assert load_checkpoint(last)["global_step"] == 9
+    assert metrics
+
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_survives_fast_dev_run(corpus, cache_dir, tmp_path, experiment):
+    cfg = compose_train([f"experiment={experiment}", *corpus_overrides(corpus, cache_dir),
+                         "trainer.fast_dev_run=true", "data.batch_size=2", "data.num_workers=0"], tmp_path / "run")
+    run(cfg)
+
+
+def test_multirun_over_backbones_gives_separate_dirs_and_wandb_runs(corpus, cache_dir, tmp_path):
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    cmd = [sys.executable, "-m", "denoiselab.train", "-m", "model/net=unet,resnet,lstm", "experiment=tiny",
+           "logger=wandb", "trainer.max_steps=2", "data.max_val_items=4", *corpus_overrides(corpus, cache_dir),
+           f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert [j.name for j in jobs] == ["0_unet", "1_resnet", "2_lstm"]
+    ids = set()
+    for job in jobs:
+        assert (job / "checkpoints" / "last.ckpt").is_file()
+        runs = list((job / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1, runs
+        ids.add((job / "wandb_id.txt").read_text())
+        assert runs[0].name.endswith(ids and (job / "wandb_id.txt").read_text())
+    assert len(ids) == 3
+
+
+def test_resume_continues_the_same_wandb_run(corpus, cache_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    first, second = tmp_path / "first", tmp_path / "second"
+    _train(corpus, cache_dir, first, ["trainer.max_steps=3", "logger=wandb"])
+    run_id = (first / "wandb_id.txt").read_text()
+    assert load_checkpoint(first / "checkpoints" / "last.ckpt")[CKPT_KEY]["wandb_id"] == run_id
+    _train(corpus, cache_dir, second, ["trainer.max_steps=6", "logger=wandb",
+                                       f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"])
+    assert (second / "wandb_id.txt").read_text() == run_id
+    assert list((second / "wandb").glob(f"offline-run-*-{run_id}"))
