@@ -12,6 +12,7 @@ from denoiselab.losses import NoiseMaskLoss
 from denoiselab.model.module import CKPT_KEY, DenoiseModule
 from denoiselab.train import run
 from denoiselab.utils.checkpoints import load_checkpoint
+from denoiselab.utils.instantiate import close_loggers
 
 from hydra_helpers import TINY_NET, compose_train, corpus_overrides
 
@@ -19,7 +20,10 @@ from hydra_helpers import TINY_NET, compose_train, corpus_overrides
 def _train(corpus, cache_dir, out, extra=(), net="unet"):
     cfg = compose_train(["experiment=tiny", f"model/net={net}", *TINY_NET[net],
                          *corpus_overrides(corpus, cache_dir), *extra], out)
-    return run(cfg)
+    try:
+        return run(cfg)
+    finally:
+        close_loggers()  # what the CLI's task wrapper does after every job
 
 
 @pytest.mark.parametrize("net", sorted(TINY_NET))
