@@ -73,6 +73,11 @@ class Denoiser(nn.Module):
                              f"understands ({SPEC_VERSION}); upgrade denoiselab")
         return cls(net=spec["net"], frontend=spec["frontend"], sample_rate=spec["sample_rate"], head=spec["head"])
 
+    @property
+    def alignment_samples(self) -> int:
+        """Chunk starts must be multiples of this many samples for chunked == whole-file output."""
+        return self.frontend.hop_length * int(getattr(self.net, "time_stride", 1))
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
 

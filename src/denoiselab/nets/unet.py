@@ -34,6 +34,8 @@ class UNet(nn.Module):
         if depth < 1 or base_channels < 1:
             raise ValueError(f"unet needs depth >= 1 and base_channels >= 1, got {depth}, {base_channels}")
         self.depth, self.time_pool = depth, time_pool
+        #: frames by which the time axis is pooled overall (chunk boundaries must align to it)
+        self.time_stride = 2 ** depth if time_pool else 1
         chans = [base_channels * 2 ** i for i in range(depth + 1)]
         self.down = nn.ModuleList([_block(1 if i == 0 else chans[i - 1], chans[i]) for i in range(depth)])
         self.bottom = nn.Sequential(_block(chans[depth - 1], chans[depth]), nn.Dropout2d(dropout))
