@@ -1,0 +1,245 @@
+"""denoiselab-evaluate: score checkpoints and classic baselines on one test set, side by side.
+
+    denoiselab-evaluate ckpt=[RUN/checkpoints/last.ckpt,...] data.noisy=DIR data.clean=DIR \
+        baselines=[noisy,specsub,wiener] hydra.run.dir=OUT
+    denoiselab-evaluate ckpt=[...] data.clean=DIR data.noise=DIR data.snrs=[-5,0,5,10,15]
+
+Test set: paired noisy/clean folders (matching names, any rate), or clean + noise folders mixed
+at the listed SNRs with a fixed seed (identical for every system and every run). Models are
+loaded from their checkpoint alone. Writes per_file.csv, summary.csv, summary.md, plots (PNG)
+and example wavs to the run dir, and prints the summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from denoiselab import audio, metrics as M, report
+from denoiselab.baselines import get_baseline
+from denoiselab.config import CONFIG_DIR
+
+log = logging.getLogger(__name__)
+
+#: Columns always present in summary.csv (the interface other tools read).
+SUMMARY_KEYS = ("pesq_wb", "estoi", "si_sdr", "dnsmos_ovrl")
+
+
+@dataclass
+class TestItem:
+    name: str
+    noisy: np.ndarray
+    clean: np.ndarray
+    rate: int
+    snr_db: float
+    noise_type: str
+
+
+# ---------------------------------------------------------------------- test sets
+def paired_items(noisy_dir: str | Path, clean_dir: str | Path, max_files: int | None = None) -> list[TestItem]:
+    from denoiselab.data.datamodule import match_pairs
+
+    items = []
+    for noisy_path, clean_path in match_pairs(noisy_dir, clean_dir)[: max_files or None]:
+        try:
+            n, rn = audio.read(noisy_path)
+            c, rc = audio.read(clean_path)
+        except audio.AudioError as err:
+            log.warning("skipping pair: %s", err)
+            continue
+        n, c = audio.to_mono(n), audio.resample(audio.to_mono(c), rc, rn)
+        k = min(n.shape[-1], c.shape[-1])
+        n, c = n[:k], c[:k]
+        items.append(TestItem(str(Path(noisy_path).relative_to(noisy_dir)), n, c, rn, M.snr(c, n), "paired"))
+    if not items:
+        raise ValueError(f"no usable noisy/clean pairs in {noisy_dir} and {clean_dir}")
+    return items
+
+
+def mixed_items(clean_dir: str | Path, noise_dir: str | Path, snrs: Sequence[float], seed: int,
+                sample_rate: int = 16000, max_files: int | None = None,
+                max_seconds: float | None = None) -> list[TestItem]:
+    """Every clean file at every SNR, with a noise file/offset chosen by (seed, file, snr)."""
+    from denoiselab.data.datasets import loop_crop
+    from denoiselab.data.sources import AudioCache, load_tracks
+
+    cache = AudioCache(None, sample_rate)
+    clean = load_tracks(clean_dir, cache, kind="test clean")[: max_files or None]
+    noise = load_tracks(noise_dir, cache, kind="test noise")
+    items = []
+    for i, c in enumerate(clean):
+        x = np.asarray(c.samples, dtype=np.float32)
+        if max_seconds:
+            x = x[: int(max_seconds * sample_rate)]
+        for k, snr in enumerate(snrs):
+            rng = np.random.default_rng([int(seed), i, k])
+            nt = noise[int(rng.integers(len(noise)))]
+            n = loop_crop(np.asarray(nt.samples), x.shape[0], rng)
+            n = n * math.sqrt(np.mean(x ** 2) / max(np.mean(n ** 2), 1e-12) / 10 ** (snr / 10))
+            noisy = x + n
+            scale = min(1.0, 0.99 / max(float(np.abs(noisy).max()), 1e-12))
+            name = f"{Path(c.path).stem}_snr{snr:g}_{Path(nt.path).stem}"
+            items.append(TestItem(name, (noisy * scale).astype(np.float32), (x * scale).astype(np.float32),
+                                  sample_rate, float(snr), nt.label))
+    return items
+
+
+def snr_bucket(snr: float, width: float = 5.0) -> str:
+    if math.isnan(snr):
+        return "n/a"
+    lo = math.floor(snr / width) * width
+    return f"{lo:g}..{lo + width:g}"
+
+
+# ---------------------------------------------------------------------- systems
+def build_systems(ckpts: Sequence[str], names: Sequence[str], baselines: Sequence[str], device: str,
+                  strength: float, atten_limit_db: float | None) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
+    from denoiselab.inference import Enhancer, load_denoiser
+
+    systems: dict[str, Callable] = {}
+    for b in ["noisy", *[b for b in baselines if b != "noisy"]]:
+        systems[b] = get_baseline(b)
+    for i, ck in enumerate(ckpts):
+        den = load_denoiser(ck)
+        enh = Enhancer(den, device=device, strength=strength, atten_limit_db=atten_limit_db)
+        name = names[i] if i < len(names) else _model_name(Path(ck), den.net_name)
+        while name in systems:
+            name += "'"
+        systems[name] = enh.enhance
+    return systems
+
+
+def _model_name(path: Path, net: str) -> str:
+    run = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+    return f"{net} ({run})"
+
+
+# ---------------------------------------------------------------------- evaluation
+def evaluate(items: list[TestItem], systems: dict[str, Callable], metric_names: Sequence[str], num_workers: int,
+             out_dir: Path, examples: int = 2, plots: bool = True) -> tuple[list[dict], list[dict]]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs: dict[str, list[np.ndarray]] = {}
+    from rich.progress import track
+
+    for name, fn in systems.items():
+        outputs[name] = [np.asarray(fn(it.noisy, it.rate), dtype=np.float32)
+                         for it in track(items, description=f"denoising: {name}", transient=True)]
+    jobs = [(outputs[s][i], it.rate, it.clean) for s in systems for i, it in enumerate(items)]
+    scores = M.score_many(jobs, metric_names, num_workers=num_workers, progress="scoring")
+    rows: list[dict[str, Any]] = []
+    noisy_scores = scores[: len(items)]
+    for si, s in enumerate(systems):
+        for i, it in enumerate(items):
+            sc = scores[si * len(items) + i]
+            row = {"system": s, "file": it.name, "snr_db": it.snr_db, "snr_bucket": snr_bucket(it.snr_db),
+                   "noise_type": it.noise_type, "rate": it.rate}
+            row.update({m: sc[m] for m in metric_names})
+            row.update({f"d_{m}": sc[m] - noisy_scores[i][m] for m in metric_names})
+            rows.append(row)
+    summary = summarize(rows, metric_names)
+    _write_outputs(rows, summary, metric_names, items, outputs, out_dir, examples, plots)
+    return rows, summary
+
+
+def summarize(rows: list[dict], metric_names: Sequence[str]) -> list[dict]:
+    keys = list(metric_names) + [f"d_{m}" for m in metric_names]
+    summary = report.group_means(rows, ["system"], keys)
+    for r in summary:
+        for k in SUMMARY_KEYS:
+            r.setdefault(k, math.nan)
+    return summary
+
+
+def _write_outputs(rows, summary, metric_names, items, outputs, out_dir: Path, examples: int, plots: bool) -> None:
+    cols = ["system", "file", "snr_db", "snr_bucket", "noise_type", "rate", *metric_names,
+            *[f"d_{m}" for m in metric_names]]
+    report.write_csv(out_dir / "per_file.csv", rows, cols)
+    sum_cols = ["system", "n", *list(dict.fromkeys([*SUMMARY_KEYS, *metric_names])),
+                *[f"d_{m}" for m in metric_names]]
+    report.write_csv(out_dir / "summary.csv", summary, sum_cols)
+    main_metrics = [m for m in ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "seg_snr", "dnsmos_ovrl")
+                    if m in metric_names]
+    md = ["# denoiselab-evaluate", "", f"{len(items)} test files; metrics: {', '.join(metric_names)}.", "",
+          "## Overall (mean)", "", report.markdown_table(summary, ["system", "n", *main_metrics]), "",
+          "## Improvement over the noisy input (mean of per-file differences)", "",
+          report.markdown_table(summary, ["system", *[f"d_{m}" for m in main_metrics]])]
+    for key, title in (("snr_bucket", "By input SNR (dB)"), ("noise_type", "By noise type")):
+        groups = report.group_means(rows, [key, "system"], main_metrics)
+        md += ["", f"## {title}", "", report.markdown_table(groups, [key, "system", "n", *main_metrics])]
+    if plots:
+        pngs = []
+        for m in [m for m in ("pesq_wb", "si_sdr", "estoi") if m in metric_names]:
+            pngs.append(report.plot_metric_by_group(rows, "snr_bucket", "system", m, out_dir / f"{m}_by_snr.png"))
+            dist = {s: [r[f"d_{m}"] for r in rows if r["system"] == s] for s in dict.fromkeys(r["system"] for r in rows)
+                    if s != "noisy"}
+            if dist:
+                pngs.append(report.plot_distributions(dist, out_dir / f"{m}_improvement.png", f"Δ {m}",
+                                                      f"{m} improvement over noisy, per file"))
+        if items:
+            it = items[0]
+            sig = {"noisy": it.noisy, "clean": it.clean, **{s: outputs[s][0] for s in outputs if s != "noisy"}}
+            pngs.append(report.plot_spectrograms(sig, it.rate, out_dir / "spectrogram_example.png", it.name))
+        md += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in pngs]
+    ex_dir = out_dir / "examples"
+    for i, it in enumerate(items[:examples]):
+        d = ex_dir / f"{i:02d}_{Path(it.name).stem}"
+        d.mkdir(parents=True, exist_ok=True)
+        audio.write(d / "clean.wav", it.clean, it.rate)
+        for s, outs in outputs.items():
+            audio.write(d / f"{_safe(s)}.wav", outs[i], it.rate)
+    (out_dir / "summary.md").write_text("\n".join(md) + "\n")
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("_")
+
+
+def resolve_metrics(names: Sequence[str]) -> list[str]:
+    names = list(names)
+    if any(m in M.DNSMOS for m in names) and not M.dnsmos_available():
+        log.warning("DNSMOS needs the dnsmos extra (speechmos + onnxruntime); its columns will be NaN")
+        names = [m for m in names if m not in M.DNSMOS]
+    return names
+
+
+def run(cfg: DictConfig) -> list[dict]:
+    out_dir = Path(cfg.paths.output_dir)
+    d = cfg.data
+    if d.get("noisy") and d.get("clean"):
+        items = paired_items(d.noisy, d.clean, d.get("max_files"))
+    elif d.get("clean") and d.get("noise"):
+        items = mixed_items(d.clean, d.noise, list(d.snrs), int(d.seed), int(d.sample_rate), d.get("max_files"),
+                            d.get("max_seconds"))
+    else:
+        raise ValueError("give a test set: data.noisy + data.clean (paired folders) or "
+                         "data.clean + data.noise (mixed at data.snrs)")
+    ckpts = [str(c) for c in (cfg.get("ckpt") or [])]
+    systems = build_systems(ckpts, list(cfg.get("names") or []), list(cfg.baselines), cfg.device,
+                            float(cfg.strength), cfg.get("atten_limit_db"))
+    metric_names = resolve_metrics(cfg.metrics)
+    rows, summary = evaluate(items, systems, metric_names, int(cfg.num_workers), out_dir, int(cfg.examples),
+                             bool(cfg.plots))
+    from rich.console import Console
+
+    shown = [m for m in ("pesq_wb", "estoi", "si_sdr", "dnsmos_ovrl") if m in metric_names]
+    Console().print(report.rich_table(summary, ["system", "n", *shown, *[f"d_{m}" for m in shown[:3]]],
+                                      f"denoiselab-evaluate: {len(items)} files"))
+    Console().print(f"report: {out_dir / 'summary.md'}")
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    logging.getLogger("denoiselab").setLevel(logging.INFO)
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()
