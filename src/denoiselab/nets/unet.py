@@ -28,7 +28,7 @@ class UNet(nn.Module):
     chunked inference) at the price of a shorter temporal context.
     """
 
-    def __init__(self, n_freqs: int, base_channels: int = 16, depth: int = 4, time_pool: bool = True,
+    def __init__(self, n_freqs: int, base_channels: int = 8, depth: int = 4, time_pool: bool = True,
                  dropout: float = 0.0):
         super().__init__()
         if depth < 1 or base_channels < 1:

@@ -1,0 +1,99 @@
+"""Training throughput per backbone: clips/s of 5 s audio, share of step time waiting for data, peak RSS.
+
+    python benchmarks/throughput.py [--data ../shared/data] [--steps 20] [--batch 8] [--workers 2]
+
+Runs real Lightning training steps (default configs of every backbone) on the folder data and
+writes benchmarks/results/throughput.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+class StepTimer(L.Callback):
+    """Wall time per step, and the part of it spent waiting for the next batch."""
+
+    def __init__(self, skip: int = 3):
+        self.skip, self.steps, self.wait, self.total = skip, 0, 0.0, 0.0
+        self._end = None
+
+    def on_train_batch_start(self, trainer, module, batch, idx):
+        now = time.perf_counter()
+        if self._end is not None and self.steps >= self.skip:
+            self.wait += now - self._end
+        self._start = now
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, idx):
+        now = time.perf_counter()
+        if self.steps >= self.skip:
+            self.total += now - (self._end if self._end is not None else self._start)
+        self._end = now
+        self.steps += 1
+
+
+def measure(net: str, data: Path, steps: int, batch: int, workers: int, cache: Path) -> dict:
+    from denoiselab.data.datamodule import MixtureDataModule
+    from denoiselab.losses import NoiseMaskLoss
+    from denoiselab.model.module import DenoiseModule
+    from hydra_helpers import compose_train  # noqa: F401  (same configs as the CLI)
+    from omegaconf import OmegaConf
+
+    net_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / "net" / f"{net}.yaml"))
+    net_cfg.pop("_target_"), net_cfg.pop("_partial_")
+    model = DenoiseModule(net={"name": net, "kwargs": net_cfg}, frontend={"n_fft": 512, "hop_length": 128},
+                          loss=NoiseMaskLoss(), optimizer=lambda params: torch.optim.AdamW(params, lr=1e-3))
+    dm = MixtureDataModule(clean=data / "train" / "clean", noise=data / "train" / "noise",
+                           val_clean=data / "dev" / "clean", val_noise=data / "dev" / "noise", clip_seconds=5.0,
+                           batch_size=batch, num_workers=workers, cache_dir=str(cache), max_val_items=8)
+    timer = StepTimer()
+    trainer = L.Trainer(max_steps=steps + timer.skip, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        callbacks=[timer], use_distributed_sampler=False)
+    trainer.fit(model, datamodule=dm)
+    measured = timer.steps - timer.skip
+    return {"net": net, "params": model.denoiser.num_parameters(),
+            "clips_per_s": measured * batch / timer.total, "data_wait": timer.wait / timer.total,
+            "step_s": timer.total / measured}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--nets", default="unet,resnet,lstm,crn")
+    p.add_argument("--cache", default=str(Path.home() / ".cache" / "denoiselab"))
+    args = p.parse_args()
+    rows = [measure(n, Path(args.data), args.steps, args.batch, args.workers, Path(args.cache))
+            for n in args.nets.split(",")]
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines = ["# Training throughput (CPU)", "",
+             f"`python benchmarks/throughput.py --steps {args.steps} --batch {args.batch} --workers {args.workers}` "
+             f"on {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+             f"torch {torch.__version__}; 5 s clips at 16 kHz from `../shared/data/train`, "
+             "STFT 512/128, default backbone sizes, AdamW, reference loss.", "",
+             "| backbone | parameters | clips/s (5 s) | s/step | data wait (share of step) |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['net']} | {r['params']:,} | {r['clips_per_s']:.2f} | {r['step_s']:.2f} | "
+                     f"{100 * r['data_wait']:.1f} % |")
+    lines += ["", f"Peak resident memory of the whole benchmark process: {peak_mb:.0f} MB."]
+    out = ROOT / "benchmarks" / "results" / "throughput.md"
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
