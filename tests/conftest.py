@@ -72,3 +72,21 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture()
 def cache_dir(tmp_path) -> Path:
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(corpus, tmp_path_factory) -> Path:
+    """A few steps of a tiny U-Net: a real denoiselab-train checkpoint for inference tests."""
+    from hydra_helpers import TINY_NET, compose_train, corpus_overrides
+
+    from denoiselab.train import run
+    from denoiselab.utils.instantiate import close_loggers
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    cfg = compose_train(["experiment=tiny", *TINY_NET["unet"], *corpus_overrides(corpus, out / "cache"),
+                         "trainer.max_steps=6"], out)
+    try:
+        run(cfg)
+    finally:
+        close_loggers()
+    return out / "checkpoints" / "last.ckpt"

@@ -125,6 +125,8 @@ def find_audio(root: str | Path) -> list[Path]:
         return out
     if root.is_file():
         return [root]
+    if root.suffix.lower() in AUDIO_EXTENSIONS and root.parent.is_dir():
+        raise FileNotFoundError(f"no such file: {root}")
     raise FileNotFoundError(f"no such file or folder: {root}")
 
 

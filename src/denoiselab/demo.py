@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
           "--out", str(out / "enhanced")], env)
     print(f"[4/4] scoring U-Net vs noisy and classic baselines ({time.time() - t0:.0f} s so far)", flush=True)
     _run([py, "-m", "denoiselab.evaluate", f"ckpt=[{ckpt}]", "names=[unet]", f"data.noisy={data / 'test' / 'noisy'}",
-          f"data.clean={data / 'test' / 'clean_ref'}", f"hydra.run.dir={out / 'evaluate'}", "examples=3"], env)
+          f"data.clean={data / 'test' / 'clean_ref'}", f"hydra.run.dir={out / 'evaluate'}", "examples=3",
+          "metrics=[pesq_wb,estoi,si_sdr,dnsmos_ovrl]"], env)
     ev = out / "evaluate"
     print("\nDone in {:.1f} min.".format((time.time() - t0) / 60))
     print(f"  report:        {ev / 'summary.md'}  (tables by SNR and noise type, plots)")

@@ -77,8 +77,10 @@ class MixtureDataModule(_BaseDataModule):
 
     def __init__(
         self,
-        clean: PathLike,
-        noise: PathLike,
+        clean: PathLike | None = None,
+        noise: PathLike | None = None,
+        manifest: str | Path | None = None,
+        root: str | Path | None = None,
         val_clean: PathLike | None = None,
         val_noise: PathLike | None = None,
         test_clean: PathLike | None = None,
@@ -99,8 +101,11 @@ class MixtureDataModule(_BaseDataModule):
         pin_memory: bool = False,
     ):
         super().__init__(sample_rate, clip_seconds, batch_size, num_workers, seed, val_seed, cache_dir, pin_memory)
-        if clean in (None, "", "???") or noise in (None, "", "???"):
-            raise ValueError("data.clean and data.noise must name folders (or list files) of recordings")
+        if manifest:
+            clean, noise, val_clean, val_noise = read_manifest(manifest, root)
+        elif clean in (None, "", "???") or noise in (None, "", "???"):
+            raise ValueError("data.clean and data.noise must name folders (or list files) of recordings, "
+                             "or data.manifest a denoiselab-prepare manifest.csv")
         if short not in ("pad", "skip"):
             raise ValueError(f"data.short={short!r} is not allowed; choose pad or skip")
         self.clean, self.noise = clean, noise
@@ -213,6 +218,35 @@ class PairedDataModule(_BaseDataModule):
             val = self._pairs(self.noisy, self.clean, "validation", {str(p) for p in (va or tr)})
         self.train_set = PairedDataset(train, self.clip_samples, self.seed)
         self.val_set = PairedDataset(val, self.clip_samples, self.val_seed, random_offsets=False)
+
+
+def read_manifest(manifest: str | Path, root: str | Path | None = None) -> tuple[list, list, list | None, list | None]:
+    """(train clean, train noise, val clean, val noise) file lists from a denoiselab-prepare manifest.
+
+    Relative paths resolve against ``root`` (default: the manifest's folder). When ``root`` is
+    given, a path that resolves outside it is refused, so a manifest cannot point anywhere else.
+    """
+    import csv
+
+    manifest = Path(manifest).expanduser()
+    if not manifest.is_file():
+        raise FileNotFoundError(f"data.manifest does not exist: {manifest}")
+    base = Path(root).expanduser().resolve() if root else manifest.parent.resolve()
+    lists: dict[tuple[str, str], list[Path]] = {}
+    with open(manifest, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"kind", "path", "split"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{manifest} lacks column(s) {sorted(missing)}; expected a denoiselab-prepare manifest")
+        for line, row in enumerate(reader, 2):
+            p = (base / row["path"]).resolve()
+            if root and not p.is_relative_to(base):
+                raise ValueError(f"{manifest}:{line}: path {row['path']!r} escapes the data root {base}")
+            if row["kind"] not in ("clean", "noise") or row["split"] not in ("train", "val"):
+                raise ValueError(f"{manifest}:{line}: kind must be clean|noise and split train|val")
+            lists.setdefault((row["kind"], row["split"]), []).append(p)
+    return (lists.get(("clean", "train"), []), lists.get(("noise", "train"), []),
+            lists.get(("clean", "val")) or None, lists.get(("noise", "val")) or None)
 
 
 def match_pairs(noisy_root: PathLike, clean_root: PathLike) -> list[tuple[Path, Path]]:

@@ -29,7 +29,7 @@ SR = 16000
 NOISE_TYPES = ("white", "pink", "brown", "hum", "fan", "babble", "keyboard", "alarm", "rain")
 VOICES = ("en-us", "en-us+f3", "en+m3", "en-gb-x-rp+f2", "en-gb-scotland+m1", "en-029+f4", "en-us+m4", "en+f1")
 SIZES = {"tiny": {"train": 24, "val": 6, "test": 4, "noise": (2, 1, 1), "noise_s": 4.0},
-         "demo": {"train": 240, "val": 24, "test": 16, "noise": (6, 2, 2), "noise_s": 12.0}}
+         "demo": {"train": 240, "val": 24, "test": 12, "noise": (6, 2, 2), "noise_s": 12.0}}
 TEST_SNRS = (0.0, 5.0, 10.0)
 
 _SUBJ = ["the old farmer", "a young doctor", "my neighbour", "the tall engineer", "our teacher", "the small child",

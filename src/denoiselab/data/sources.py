@@ -107,7 +107,7 @@ def load_tracks(
     if skipped:
         log.warning("%d of %d %s files were skipped (see warnings above)", len(skipped), len(paths), kind)
     if not tracks:
-        where = ", ".join(str(r) for r in roots_list)
+        where = ", ".join(str(r) for r in roots_list[:3]) + (f" (+{len(roots_list) - 3} more)" if len(roots_list) > 3 else "")
         found = f"{len(paths)} audio file(s) found, none usable" if paths else "no audio files found"
         raise ValueError(f"No usable {kind} recordings in {where}: {found} "
                          f"(extensions: {', '.join(audio.AUDIO_EXTENSIONS)})")

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from denoiselab.inference import Enhancer, load_denoiser, load_model, save_inference
+from denoiselab.model.denoiser import Denoiser
+
+
+def _random_bn(d: Denoiser) -> Denoiser:
+    g = torch.Generator().manual_seed(0)
+    for m in d.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return d.eval()
+
+
+@pytest.mark.parametrize("name,kwargs", [("unet", {"base_channels": 4}), ("resnet", {"channels": 32, "blocks": 4})])
+@pytest.mark.parametrize("rate", [16000, 44100])
+def test_chunked_output_equals_whole_file_output(name, kwargs, rate):
+    torch.manual_seed(0)
+    den = _random_bn(Denoiser(net={"name": name, "kwargs": kwargs}, frontend={"n_fft": 512, "hop_length": 128}))
+    x = np.random.default_rng(0).standard_normal((1, rate * 9)).astype(np.float32) * 0.1
+    whole = Enhancer(den, chunk_seconds=60).enhance(x, rate)
+    edge = rate // 2
+    for chunk in (1.0, 2.0, 3.7):
+        chunked = Enhancer(den, chunk_seconds=chunk, context_seconds=1.5).enhance(x, rate)
+        assert chunked.shape == x.shape
+        assert np.abs(chunked - whole)[:, edge:-edge].max() < 1e-4, chunk
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_inference_file_roundtrip_and_lightning_checkpoint(tiny_ckpt, tmp_path, suffix):
+    den = load_denoiser(tiny_ckpt)
+    path = save_inference(den, tmp_path / f"model{suffix}")
+    if suffix == ".pt":
+        raw = torch.load(path, weights_only=True)
+        assert raw["format"] == "denoiselab-inference" and raw["spec"]["net"]["name"] == "unet"
+    again = load_denoiser(path)
+    x = torch.randn(1, 16000) * 0.1
+    assert torch.allclose(den.enhance(x), again.enhance(x), atol=1e-6)
+    assert path.stat().st_size < 2_000_000
+
+
+@pytest.mark.parametrize("shape,rate", [((2, 48000 * 2), 48000), ((8000 * 2,), 8000), ((6, 16000), 16000)])
+def test_api_keeps_shape_type_and_rate(tiny_ckpt, shape, rate):
+    model = load_model(tiny_ckpt)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32) * 0.1
+    y = model.enhance(x, rate)
+    assert isinstance(y, np.ndarray) and y.shape == x.shape and np.isfinite(y).all()
+    yt = model.enhance(torch.from_numpy(x), rate)
+    assert isinstance(yt, torch.Tensor) and torch.allclose(yt, torch.from_numpy(y), atol=1e-6)
+    assert model.enhance(x, rate, downmix=True).shape == shape[-1:]
+
+
+def test_strength_and_attenuation_limit(tiny_ckpt):
+    x = np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1
+    assert np.abs(load_model(tiny_ckpt, strength=0.0).enhance(x, 16000) - x).max() < 1e-5
+    full = load_model(tiny_ckpt).enhance(x, 16000)
+    limited = load_model(tiny_ckpt, atten_limit_db=3.0).enhance(x, 16000)
+    # a 3 dB floor keeps at least ~70 % of the input energy in every bin
+    assert np.sum(limited ** 2) >= 0.5 * np.sum(x ** 2) - 1e-6
+    assert np.sum(limited ** 2) >= np.sum(full ** 2) - 1e-6
+
+
+def test_bad_inputs_are_refused_clearly(tiny_ckpt, tmp_path):
+    model = load_model(tiny_ckpt)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        model.enhance(np.array([0.0, np.nan, 0.0], dtype=np.float32), 16000)
+    with pytest.raises(ValueError, match="shape"):
+        model.enhance(np.zeros((1, 2, 3), dtype=np.float32), 16000)
+    with pytest.raises(ValueError, match="strength"):
+        load_model(tiny_ckpt, strength=2.0)
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        load_model(tmp_path / "nope.ckpt")
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception, match="cannot be read"):
+        load_model(tmp_path / "junk.ckpt")
+
+
+def test_zero_length_input_gives_zero_length_output(tiny_ckpt):
+    assert load_model(tiny_ckpt).enhance(np.zeros(0, dtype=np.float32), 16000).shape == (0,)

@@ -1,0 +1,76 @@
+import csv
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from denoiselab.data.datamodule import MixtureDataModule
+from denoiselab.prepare import clip_starts, main, prepare
+
+from conftest import noise_signal, speechlike
+
+
+@pytest.fixture()
+def long_sources(tmp_path):
+    rng = np.random.default_rng(0)
+    c, n = tmp_path / "src_clean", tmp_path / "src_noise"
+    c.mkdir(); n.mkdir()
+    sf.write(c / "a44k.flac", np.stack([speechlike(12.0, 44100, rng)] * 2, 1), 44100)  # stereo 44.1 kHz
+    sf.write(c / "b48k.wav", speechlike(11.0, 48000, rng), 48000)
+    sf.write(c / "c8k.wav", speechlike(10.5, 8000, rng), 8000)
+    sf.write(c / "short.wav", speechlike(2.0, 16000, rng), 16000)
+    quiet = speechlike(10.0, 16000, rng)
+    quiet[: 5 * 16000] = 0.0  # first clip silent
+    sf.write(c / "quiet.wav", quiet, 16000)
+    loud = np.clip(speechlike(5.0, 16000, rng) * 20, -1, 1)  # clipped
+    sf.write(c / "loud.wav", loud, 16000)
+    sf.write(n / "white.wav", noise_signal("white", 10.0, 16000, rng), 16000)
+    sf.write(n / "hum.wav", noise_signal("hum", 6.0, 16000, rng), 16000)
+    return c, n
+
+
+def test_clip_counts_lengths_and_overlap():
+    assert clip_starts(80000 * 2 + 100, 80000, 80000) == [0, 80000]
+    assert clip_starts(80000 * 2, 80000, 40000) == [0, 40000, 80000]
+    assert clip_starts(79999, 80000, 80000) == []
+
+
+def test_prepare_resamples_drops_bad_clips_writes_manifest_and_is_idempotent(long_sources, tmp_path, capsys):
+    c, n = long_sources
+    out = tmp_path / "prepared"
+    stats = prepare(c, n, out, val_fraction=0.0)
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    clean = {r["path"]: r for r in rows if r["kind"] == "clean"}
+    assert {r["source"].split("/")[-1] for r in clean.values()} == {"a44k.flac", "b48k.wav", "c8k.wav", "quiet.wav"}
+    per_source = {}
+    for r in clean.values():
+        per_source[r["source"].split("/")[-1]] = per_source.get(r["source"].split("/")[-1], 0) + 1
+    assert per_source == {"a44k.flac": 2, "b48k.wav": 2, "c8k.wav": 2, "quiet.wav": 1}
+    for r in rows:
+        info = sf.info(out / r["path"])
+        assert info.samplerate == 16000 and info.channels == 1 and info.frames == 80000
+        assert set(r) == {"kind", "path", "duration", "rate", "source", "rms_db", "split"}
+    assert stats["silent clip"] == 1 and stats["clipped clip"] == 1 and stats["too short"] == 1
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
+    again = prepare(c, n, out, val_fraction=0.0)
+    assert again["written"] == 0 and again["existing (kept)"] == stats["written"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")} == before
+
+
+def test_the_datamodule_trains_from_the_manifest(long_sources, tmp_path, cache_dir):
+    c, n = long_sources
+    out = tmp_path / "prepared"
+    assert main(["--clean", str(c), "--noise", str(n), "--out", str(out), "--val-fraction", "0.3",
+                 "--premix-snrs", "0,5", "--premix-count", "4"]) == 0
+    dm = MixtureDataModule(manifest=out / "manifest.csv", clip_seconds=1.0, cache_dir=str(cache_dir))
+    dm.setup("fit")
+    assert len(dm.train_set) > 0 and len(dm.val_set) > 0
+    assert {t.path for t in dm.train_set.clean}.isdisjoint({t.path for t in dm.val_set.clean})
+    assert len(list((out / "pairs" / "train" / "noisy").glob("*.wav"))) == 4
+
+
+def test_manifest_paths_cannot_escape_the_root(tmp_path):
+    m = tmp_path / "manifest.csv"
+    m.write_text("kind,path,split\nclean,../../etc/passwd,train\n")
+    with pytest.raises(ValueError, match="escapes the data root"):
+        MixtureDataModule(manifest=m, root=tmp_path)
