@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,onnx,dnsmos,demo
+EXTRAS ?= dev,onnx,dnsmos,demo,sweep
 
 .PHONY: install test demo model bench clean-demo
 

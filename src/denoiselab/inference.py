@@ -155,6 +155,11 @@ class Enhancer:
     # ---- core: model-rate segments -> model-rate output
     @torch.no_grad()
     def _denoise_segments(self, segments: list[torch.Tensor]) -> list[torch.Tensor]:
+        n_fft = self.denoiser.frontend.n_fft
+        if any(g.shape[-1] <= n_fft for g in segments):  # shorter than one frame: zero-pad, then trim
+            lengths = [g.shape[-1] for g in segments]
+            padded = [torch.nn.functional.pad(g, (0, max(0, n_fft + 1 - g.shape[-1]))) for g in segments]
+            return [y[:n] for y, n in zip(self._denoise_segments(padded), lengths)]
         out = []
         for i in range(0, len(segments), self.batch_size):
             group = segments[i:i + self.batch_size]

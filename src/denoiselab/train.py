@@ -98,6 +98,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
+        monitor = cfg.get("monitor")
+        if monitor and monitor not in trainer.callback_metrics and not trainer.interrupted:
+            # Training stopped before any validation (max_steps inside the first epoch): score the
+            # final weights so the summary and sweepers (Optuna) get the monitored value.
+            trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
 
     if cfg.get("test"):

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from denoiselab import audio
-from denoiselab.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, collate
+from denoiselab.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, ResumableLoader, collate
 from denoiselab.data.mixing import Mixer
 from denoiselab.data.sources import AudioCache, Track, load_tracks, split_by_file
 
@@ -54,12 +54,21 @@ class _BaseDataModule(L.LightningDataModule):
     def _loader(self, ds, shuffle: bool) -> DataLoader:
         rank, world = self._rank()
         sampler = EpochSampler(len(ds), self.seed, shuffle=shuffle, rank=rank, world_size=world)
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+        return (ResumableLoader if shuffle else DataLoader)(ds, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
                           collate_fn=collate, pin_memory=self.pin_memory, drop_last=False,
                           persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        self._train_loader = self._loader(self.train_set, shuffle=True)
+        return self._train_loader
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Count training batches as they reach the step (the loader's resumable position)."""
+        trainer = getattr(self, "trainer", None)
+        loader = getattr(self, "_train_loader", None)
+        if trainer is not None and trainer.training and isinstance(loader, ResumableLoader):
+            loader.consumed += 1
+        return batch
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
@@ -108,6 +117,9 @@ class MixtureDataModule(_BaseDataModule):
                              "or data.manifest a denoiselab-prepare manifest.csv")
         if short not in ("pad", "skip"):
             raise ValueError(f"data.short={short!r} is not allowed; choose pad or skip")
+        if not manifest:
+            _require_paths(clean=clean, noise=noise, val_clean=val_clean, val_noise=val_noise,
+                           test_clean=test_clean, test_noise=test_noise)
         self.clean, self.noise = clean, noise
         self.val_clean, self.val_noise = val_clean, val_noise
         self.test_clean, self.test_noise = test_clean, test_noise
@@ -159,6 +171,7 @@ class MixtureDataModule(_BaseDataModule):
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Mix on the batch's device so workers only read audio."""
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)
         return self.mixer.mix(batch) if "noisy" not in batch else batch
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -187,6 +200,7 @@ class PairedDataModule(_BaseDataModule):
         pin_memory: bool = False,
     ):
         super().__init__(sample_rate, clip_seconds, batch_size, num_workers, seed, val_seed, cache_dir, pin_memory)
+        _require_paths(noisy=noisy, clean=clean, val_noisy=val_noisy, val_clean=val_clean)
         self.noisy, self.clean = noisy, clean
         self.val_noisy, self.val_clean = val_noisy, val_clean
         self.val_fraction = float(val_fraction)
@@ -268,6 +282,16 @@ def match_pairs(noisy_root: PathLike, clean_root: PathLike) -> list[tuple[Path, 
     if not pairs:
         raise ValueError(f"No noisy/clean pairs with matching names in {noisy_root} and {clean_root}")
     return pairs
+
+
+def _require_paths(**paths: Any) -> None:
+    """Fail at start-up, naming the key, when a configured data path does not exist."""
+    for key, value in paths.items():
+        if value in (None, "", "???"):
+            continue
+        for p in _roots(value):
+            if not Path(str(p)).expanduser().exists():
+                raise FileNotFoundError(f"data.{key}: no such file or folder: {p}")
 
 
 def _roots(x: PathLike) -> list:

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from denoiselab.data.mixing import Mixer
 from denoiselab.data.sources import Track
@@ -146,6 +146,8 @@ class EpochSampler(Sampler[int]):
         self.n, self.seed, self.shuffle = int(n), int(seed), shuffle
         self.rank, self.world_size, self.drop_last = int(rank), int(world_size), drop_last
         self.epoch = 0
+        #: keys of this rank's share to skip once, at the next iteration (mid-epoch resume)
+        self.skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -166,9 +168,40 @@ class EpochSampler(Sampler[int]):
         total = self._per_rank() * self.world_size
         if total > self.n:  # pad by wrapping so every rank gets the same count
             order = np.concatenate([order, order[: total - self.n]])
-        mine = order[self.rank:total:self.world_size]
+        mine = order[self.rank:total:self.world_size][self.skip:]
+        self.skip = 0
         base = self.epoch * self.n if self.shuffle else 0
         return iter((base + int(i)) for i in mine)
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader whose position inside the epoch travels in Lightning checkpoints.
+
+    Lightning stores ``state_dict()`` of stateful loaders with the fit loop and calls
+    ``load_state_dict`` on resume; the sampler then skips the batches the interrupted run had
+    already trained on, so a run killed mid-epoch continues with exactly the next batch.
+    ``consumed`` is advanced by the DataModule when a batch reaches the training step (after
+    Lightning's prefetching), not when workers produce it.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.consumed = 0
+        self._resume: dict | None = None
+
+    def __iter__(self):
+        # Lightning restores the state, then iterates the interrupted epoch (set_epoch may come
+        # after this call, so the skip is applied by the sampler when it is actually iterated).
+        self.consumed = int(self._resume["batches"]) if self._resume is not None else 0
+        self.sampler.skip = self.consumed * int(self.batch_size)
+        self._resume = None
+        return super().__iter__()
+
+    def state_dict(self) -> dict:
+        return {"epoch": int(self.sampler.epoch), "batches": int(self.consumed)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = dict(state)
 
 
 def collate(items: list[dict]) -> dict:

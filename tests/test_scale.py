@@ -1,0 +1,111 @@
+"""Multi-process training, cluster/sweeper configs, surviving SIGKILL."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from denoiselab.utils.checkpoints import load_checkpoint
+
+from hydra_helpers import TINY_NET, compose_train, corpus_overrides
+
+ENV = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+
+
+def _cli(args, timeout=600, **kw):
+    return subprocess.run([sys.executable, "-m", "denoiselab.train", *args], env=ENV, capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def _val(run_dir: Path) -> dict[str, float]:
+    rows = list(csv.DictReader(open(next(run_dir.glob("csv/version_*/metrics.csv")))))
+    last = [r for r in rows if r.get("val/si_sdr")][-1]
+    return {k: float(v) for k, v in last.items() if k.startswith("val/") and v}
+
+
+def test_ddp_two_cpu_processes_match_a_single_process_run(corpus, cache_dir, tmp_path):
+    # lr=0 and no BatchNorm/feature statistics: the weights stay at their seeded init, so the
+    # validation metrics must agree exactly up to float reduction; this checks the cross-rank mean.
+    common = ["experiment=tiny", "model/net=lstm", *TINY_NET["lstm"], *corpus_overrides(corpus, cache_dir),
+              "model.optimizer.lr=0", "model.frontend.norm_warmup_batches=0", "trainer.max_steps=3",
+              "callbacks.quality=null", "data.max_val_items=8"]
+    single = _cli([*common, f"hydra.run.dir={tmp_path / 'single'}"])
+    assert single.returncode == 0, single.stderr[-2000:]
+    ddp = _cli([*common, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
+                f"hydra.run.dir={tmp_path / 'ddp'}"])
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    assert "MEMBER: 2/2" in ddp.stderr + ddp.stdout  # two processes really ran
+    a, b = _val(tmp_path / "single"), _val(tmp_path / "ddp")
+    for k in ("val/si_sdr", "val/si_sdr_noisy", "val/loss"):
+        assert abs(a[k] - b[k]) < 1e-3 * max(1.0, abs(a[k])), (k, a[k], b[k])
+    ckpts = sorted(p.name for p in (tmp_path / "ddp" / "checkpoints").iterdir())
+    assert "last.ckpt" in ckpts and len([c for c in ckpts if c.startswith("best")]) == 1
+    assert not list((tmp_path / "ddp").glob("**/*-v1.ckpt"))  # one checkpoint set, written by rank 0
+
+
+@pytest.mark.parametrize("overrides", [["hydra/launcher=slurm"], ["hydra/launcher=local"],
+                                       ["hydra/launcher=submitit_slurm"], ["hparams_search=optuna"]])
+def test_cluster_and_search_configs_compose(overrides, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    proc = _cli([*overrides, "--cfg", "hydra"], timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = proc.stdout
+    if "launcher" in overrides[0]:
+        assert "submitit_launcher" in text
+    if overrides[0] == "hydra/launcher=slurm":
+        assert "gpus_per_node: 1" in text and "partition: null" in text
+    if "optuna" in overrides[0]:
+        assert "OptunaSweeper" in text and "model.optimizer.lr" in text
+
+
+def test_optuna_sweep_completes_three_trials(corpus, cache_dir, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    sweep = tmp_path / "optuna"
+    proc = _cli(["hparams_search=optuna", "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=3",
+                 "experiment=tiny", "trainer.max_steps=2", "data.max_val_items=4", "callbacks.quality=null",
+                 "model.net.depth=2", *corpus_overrides(corpus, cache_dir), f"hydra.sweep.dir={sweep}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = (sweep / "optimization_results.yaml").read_text()
+    assert "best_value" in result and "model.optimizer.lr" in result
+    assert len([p for p in sweep.iterdir() if (p / "checkpoints" / "last.ckpt").exists()]) == 3
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(corpus, cache_dir, tmp_path):
+    common = ["experiment=tiny", *TINY_NET["unet"], *corpus_overrides(corpus, cache_dir), "trainer.max_steps=12",
+              "callbacks.model_checkpoint.every_n_train_steps=1", "callbacks.quality=null", "trainer.deterministic=true",
+              "callbacks.rich_progress_bar=null"]
+    full = _cli([*common, f"hydra.run.dir={tmp_path / 'full'}"])
+    assert full.returncode == 0, full.stderr[-2000:]
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "denoiselab.train", *common, f"hydra.run.dir={run_dir}",
+                             "+trainer.callbacks=null"] if False else
+                            [sys.executable, "-m", "denoiselab.train", *common, f"hydra.run.dir={run_dir}"],
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    step = 0
+    while time.time() < deadline and proc.poll() is None:
+        if last.exists():
+            try:
+                step = load_checkpoint(last)["global_step"]
+            except Exception:
+                step = 0
+            if step >= 4:
+                break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 4 <= step < 12, step
+    resumed = _cli([*common, f"hydra.run.dir={run_dir}", "auto_resume=true"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.ckpt"), load_checkpoint(last)
+    assert a["global_step"] == b["global_step"] == 12
+    for k, v in a["state_dict"].items():
+        assert torch.allclose(v.float(), b["state_dict"][k].float(), atol=1e-5), k
