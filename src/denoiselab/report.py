@@ -98,6 +98,22 @@ def _plt():
     return plt
 
 
+def _save(fig, ax, path: str | Path, title: str, ylabel: str, xlabel: str | None = None, grid_axis: str = "both",
+          legend: bool = False) -> Path:
+    """Label, lay out, write (PNG) and close a figure."""
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis=grid_axis)
+    if legend:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return Path(path)
+
+
 def plot_metric_by_group(rows: Sequence[dict[str, Any]], group_key: str, series_key: str, metric: str,
                          path: str | Path, title: str | None = None) -> Path:
     """One line per series (system) of the mean metric over groups (e.g. SNR buckets)."""
@@ -110,15 +126,7 @@ def plot_metric_by_group(rows: Sequence[dict[str, Any]], group_key: str, series_
             vals = [float(r[metric]) for r in rows if r[series_key] == series and r[group_key] == g]
             ys.append(mean_ci(vals)[0])
         ax.plot([str(g) for g in groups], ys, marker="o", label=str(series))
-    ax.set_xlabel(group_key)
-    ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric} by {group_key}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, ax, path, title or f"{metric} by {group_key}", metric, group_key, legend=True)
 
 
 def plot_distributions(values: dict[str, Sequence[float]], path: str | Path, xlabel: str, title: str) -> Path:
@@ -128,13 +136,7 @@ def plot_distributions(values: dict[str, Sequence[float]], path: str | Path, xla
     ax.boxplot(data, showmeans=True)
     ax.set_xticks(range(1, len(values) + 1), list(values.keys()), rotation=20)
     ax.axhline(0.0, color="grey", lw=0.8)
-    ax.set_ylabel(xlabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, ax, path, title, xlabel, grid_axis="y")
 
 
 def plot_bars(labels: Sequence[str], before: Sequence[float], after: Sequence[float] | None, errs_before,
@@ -149,13 +151,7 @@ def plot_bars(labels: Sequence[str], before: Sequence[float], after: Sequence[fl
         ax.bar(x + w / 2, after, w, yerr=_nan0(errs_after), capsize=3, label="after denoising")
         ax.legend()
     ax.set_xticks(x, labels, rotation=20)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, ax, path, title, ylabel, grid_axis="y")
 
 
 def plot_scatter(xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], xlabel: str, ylabel: str,
@@ -165,15 +161,7 @@ def plot_scatter(xs: Sequence[float], ys: Sequence[float], labels: Sequence[str]
     for lab in dict.fromkeys(labels):
         idx = [i for i, l in enumerate(labels) if l == lab]
         ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], label=str(lab), s=18)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, ax, path, title, ylabel, xlabel, legend=True)
 
 
 def plot_spectrograms(signals: dict[str, np.ndarray], sr: int, path: str | Path, title: str = "") -> Path:
