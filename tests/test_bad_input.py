@@ -125,3 +125,42 @@ def test_audio_edge_cases_through_enhance(tiny_ckpt, tmp_path, caplog, kind, exp
     else:
         assert code == 1 and expected in caplog.text and kind in caplog.text
         assert not dst.exists() and not list(out.rglob("*.denoiselab-partial"))
+
+
+def test_unwritable_or_full_output_dir_fails_before_training(corpus, cache_dir, tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    cfg = compose_train(["experiment=tiny", *corpus_overrides(corpus, cache_dir)], blocker / "run")
+    with pytest.raises(RuntimeError, match="is not writable"):
+        run(cfg)
+    import denoiselab.train as train_mod
+
+    monkeypatch.setattr(train_mod, "_free_mb", lambda path: 12.0)
+    cfg = compose_train(["experiment=tiny", *corpus_overrides(corpus, cache_dir)], tmp_path / "run")
+    with pytest.raises(RuntimeError, match="has only 12 MB free"):
+        run(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+class _Exploit:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch /tmp/denoiselab_pwned_marker",))
+
+
+def test_a_malicious_model_file_cannot_run_code(tmp_path):
+    import os
+
+    import torch
+
+    from denoiselab.inference import load_denoiser
+
+    marker = "/tmp/denoiselab_pwned_marker"
+    if os.path.exists(marker):
+        os.unlink(marker)
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": _Exploit()}, evil)
+    with pytest.raises(Exception, match="cannot be read"):
+        load_denoiser(evil)
+    assert not os.path.exists(marker)

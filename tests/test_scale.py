@@ -49,20 +49,24 @@ def test_ddp_two_cpu_processes_match_a_single_process_run(corpus, cache_dir, tmp
     assert not list((tmp_path / "ddp").glob("**/*-v1.ckpt"))  # one checkpoint set, written by rank 0
 
 
-@pytest.mark.parametrize("overrides", [["hydra/launcher=slurm"], ["hydra/launcher=local"],
-                                       ["hydra/launcher=submitit_slurm"], ["hparams_search=optuna"]])
-def test_cluster_and_search_configs_compose(overrides, tmp_path):
+@pytest.mark.parametrize("override", ["hydra/launcher=slurm", "hydra/launcher=local", "hydra/launcher=submitit_slurm",
+                                      "hparams_search=optuna"])
+def test_cluster_and_search_configs_compose(override, tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    proc = _cli([*overrides, "--cfg", "hydra"], timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    text = proc.stdout
-    if "launcher" in overrides[0]:
-        assert "submitit_launcher" in text
-    if overrides[0] == "hydra/launcher=slurm":
-        assert "gpus_per_node: 1" in text and "partition: null" in text
-    if "optuna" in overrides[0]:
-        assert "OptunaSweeper" in text and "model.optimizer.lr" in text
+    from omegaconf import OmegaConf
+
+    cfg = compose_train([override], tmp_path)
+    hydra_cfg = OmegaConf.to_container(cfg.hydra, resolve=False)
+    if "launcher" in override:
+        assert "submitit_launcher" in hydra_cfg["launcher"]["_target_"]
+    if override == "hydra/launcher=slurm":
+        assert hydra_cfg["launcher"]["gpus_per_node"] == 1 and hydra_cfg["launcher"]["partition"] is None
+        assert hydra_cfg["launcher"]["signal_delay_s"] == 120
+    if override == "hparams_search=optuna":
+        assert hydra_cfg["sweeper"]["_target_"].endswith("OptunaSweeper")
+        assert {"model.optimizer.lr", "model.net.base_channels", "loss.weights.mrstft"} <= set(hydra_cfg["sweeper"]["params"])
+        assert cfg.loss._target_.endswith("WeightedSum")
 
 
 def test_optuna_sweep_completes_three_trials(corpus, cache_dir, tmp_path):
