@@ -1,0 +1,49 @@
+"""The shipped default model: loads without --ckpt and improves real and synthetic noisy speech."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from denoiselab import metrics as M
+from denoiselab.inference import DEFAULT_MODEL, load_model
+
+from conftest import SHARED_DATA
+
+pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="no pretrained model shipped")
+
+
+def _gain(model, noisy, clean, sr):
+    out = model.enhance(noisy, sr)
+    before = M.score(noisy, sr, clean, ["pesq_wb", "si_sdr"])
+    after = M.score(out, sr, clean, ["pesq_wb", "si_sdr"])
+    return after["pesq_wb"] - before["pesq_wb"], after["si_sdr"] - before["si_sdr"]
+
+
+def test_default_model_loads_without_a_path_and_is_small():
+    assert DEFAULT_MODEL.stat().st_size < 5_000_000
+    assert load_model().sample_rate == 16000
+
+
+def test_default_model_improves_a_synthetic_mixture():
+    from denoiselab.data.demo import make_noise, sentences, synthesize
+    from denoiselab.audio import resample
+
+    waves, rate = synthesize([(sentences(11)[0], "en-us", 160, 50, 0)])
+    clean = 0.3 * resample(waves[0], rate, 16000)
+    noise = make_noise("pink", clean.size / 16000 + 0.1, np.random.default_rng(0))[: clean.size]
+    noise *= np.sqrt(np.mean(clean ** 2) / np.mean(noise ** 2) / 10 ** (5 / 10))
+    d_pesq, d_sisdr = _gain(load_model(), clean + noise, clean, 16000)
+    assert d_pesq > 0.1 and d_sisdr > 3.0
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (SHARED_DATA / "pairs").is_dir(), reason="../shared/data absent")
+def test_default_model_improves_real_voicebank_demand_pairs():
+    pairs = SHARED_DATA / "pairs" / "vbdemand_train_debug"
+    gains = []
+    for noisy_path in sorted((pairs / "noisy").glob("*.flac")):
+        noisy, sr = sf.read(noisy_path, dtype="float32")
+        clean, _ = sf.read(pairs / "clean" / noisy_path.name, dtype="float32")
+        gains.append(_gain(load_model(), noisy, clean, sr))
+    d_pesq, d_sisdr = np.mean(gains, axis=0)
+    assert d_pesq > 0.0 and d_sisdr > 0.0, gains
