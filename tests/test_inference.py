@@ -81,3 +81,12 @@ def test_bad_inputs_are_refused_clearly(tiny_ckpt, tmp_path):
 
 def test_zero_length_input_gives_zero_length_output(tiny_ckpt):
     assert load_model(tiny_ckpt).enhance(np.zeros(0, dtype=np.float32), 16000).shape == (0,)
+
+
+def test_top_level_load_model_api(tiny_ckpt):
+    import denoiselab
+
+    model = denoiselab.load_model(tiny_ckpt, strength=0.5)
+    x = np.random.default_rng(2).standard_normal(8000).astype(np.float32) * 0.1
+    y = model.enhance(x, 16000)
+    assert y.shape == x.shape and model.strength == 0.5
