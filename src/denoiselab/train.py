@@ -87,7 +87,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     backbone = str(cfg.get("backbone") or model.denoiser.net_name)
     loggers = instantiate_loggers(cfg.get("logger"), run_dir, wandb_id=meta.get("wandb_id"),
                                   group=group, tags=[backbone], name=name)
-    wandb_ids = [lg.experiment.id for lg in loggers if type(lg).__name__ == "WandbLogger"]
+    from lightning.pytorch.utilities import rank_zero_only
+
+    wandb_ids = ([lg.experiment.id for lg in loggers if type(lg).__name__ == "WandbLogger"]
+                 if rank_zero_only.rank == 0 else [])
     if wandb_ids:
         model.extra_checkpoint_meta["wandb_id"] = wandb_ids[0]
     callbacks = instantiate_callbacks(cfg.get("callbacks"))

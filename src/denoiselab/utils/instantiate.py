@@ -13,6 +13,7 @@ from typing import Any, Callable
 import hydra
 from lightning import Callback
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def instantiate_loggers(cfg: DictConfig | None, run_dir: Path, wandb_id: str | N
         if lg_cfg._target_.endswith("WandbLogger"):
             lg_cfg = lg_cfg.copy()
             run_id = wandb_id or _stored_wandb_id(run_dir) or _new_wandb_id()
-            (run_dir / WANDB_ID_FILE).write_text(run_id)
+            if rank_zero_only.rank == 0:  # other DDP ranks get a no-op experiment; never overwrite the id
+                (run_dir / WANDB_ID_FILE).write_text(run_id)
             with open_dict(lg_cfg):
                 lg_cfg.id = run_id
                 lg_cfg.resume = "allow"
