@@ -130,7 +130,7 @@ class Enhancer:
     bed, which sounds more natural than a gated silence.
     """
 
-    def __init__(self, denoiser: Denoiser, device: str | torch.device = "cpu", chunk_seconds: float = 30.0,
+    def __init__(self, denoiser: Denoiser, device: str | torch.device = "cpu", chunk_seconds: float = 10.0,
                  context_seconds: float = 1.5, batch_size: int = 1, strength: float = 1.0,
                  atten_limit_db: float | None = None):
         if not 0.0 <= strength <= 1.0:
