@@ -25,6 +25,8 @@ import torch
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _results import publish  # noqa: E402
 NETS = ("unet", "resnet", "lstm", "crn")
 
 
@@ -139,9 +141,7 @@ def main() -> None:
             lines.append(f"| {m} min | {rss:.0f} MB | {wall:.0f} s |")
         lines += ["", f"Target: under 1.5 GB and flat with length — measured {mem[10][0]:.0f} MB (10 min) vs "
                   f"{mem[60][0]:.0f} MB (60 min)."]
-    out = ROOT / "benchmarks" / "results" / "inference.md"
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish("inference.md", lines)
 
 
 if __name__ == "__main__":

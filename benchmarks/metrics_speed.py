@@ -19,6 +19,8 @@ import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _results import publish  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "dev" / "clean"
 
 
@@ -60,9 +62,7 @@ def main() -> None:
              "including worker start-up (spawned processes import torch once each).", "",
              "| metric | files/s, 1 process | files/s, 2 worker processes |", "|---|---|---|"]
     lines += [f"| {r['metrics']} | {r[0]:.2f} | {r[2]:.2f} |" for r in rows]
-    out = ROOT / "benchmarks" / "results" / "metrics.md"
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish("metrics.md", lines)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import lightning as L
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _results import publish  # noqa: E402
 sys.path.insert(0, str(ROOT / "tests"))
 
 
@@ -117,9 +119,7 @@ def main() -> None:
               f"| no cache (decode + resample every time) | {cold:.1f} |",
               f"| first pass with the cache (decode + write .npy) | {first:.1f} |",
               f"| later epochs / runs (memory-mapped .npy) | {warm:.1f} |"]
-    out = ROOT / "benchmarks" / "results" / "throughput.md"
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish("throughput.md", lines)
 
 
 if __name__ == "__main__":
