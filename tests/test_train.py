@@ -140,3 +140,17 @@ def test_resume_continues_the_same_wandb_run(corpus, cache_dir, tmp_path, monkey
                                        f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"])
     assert (second / "wandb_id.txt").read_text() == run_id
     assert list((second / "wandb").glob(f"offline-run-*-{run_id}"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("net", sorted(TINY_NET))
+def test_every_experiment_works_with_every_backbone(corpus, cache_dir, tmp_path, experiment, net):
+    """Experiments must not pin backbone-specific keys, or `-m model/net=...` sweeps break."""
+    import hydra
+
+    from denoiselab.losses import NoiseMaskLoss
+
+    cfg = compose_train([f"experiment={experiment}", f"model/net={net}", *corpus_overrides(corpus, cache_dir)],
+                        tmp_path / "run")
+    model = hydra.utils.instantiate(cfg.model, loss=NoiseMaskLoss())
+    assert model.denoiser.net_name == net
