@@ -21,7 +21,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _results import publish  # noqa: E402
-sys.path.insert(0, str(ROOT / "tests"))
 
 
 class StepTimer(L.Callback):
@@ -49,7 +48,6 @@ def measure(net: str, data: Path, steps: int, batch: int, workers: int, cache: P
     from denoiselab.data.datamodule import MixtureDataModule
     from denoiselab.losses import NoiseMaskLoss
     from denoiselab.model.module import DenoiseModule
-    from hydra_helpers import compose_train  # noqa: F401  (same configs as the CLI)
     from omegaconf import OmegaConf
 
     net_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / "net" / f"{net}.yaml"))

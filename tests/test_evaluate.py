@@ -10,8 +10,6 @@ from hydra_helpers import compose_train
 
 @pytest.mark.parametrize("mode", ["paired", "mixed"])
 def test_evaluate_writes_tables_and_plots(tiny_ckpt, corpus, tmp_path, mode):
-    from conftest import make_corpus  # noqa: F401
-
     out = tmp_path / "eval"
     if mode == "paired":
         import numpy as np

@@ -88,9 +88,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(corpus, cach
     full = _cli([*common, f"hydra.run.dir={tmp_path / 'full'}"])
     assert full.returncode == 0, full.stderr[-2000:]
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "denoiselab.train", *common, f"hydra.run.dir={run_dir}",
-                             "+trainer.callbacks=null"] if False else
-                            [sys.executable, "-m", "denoiselab.train", *common, f"hydra.run.dir={run_dir}"],
+    proc = subprocess.Popen([sys.executable, "-m", "denoiselab.train", *common, f"hydra.run.dir={run_dir}"],
                             env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300

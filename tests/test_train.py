@@ -125,8 +125,9 @@ def test_multirun_over_backbones_gives_separate_dirs_and_wandb_runs(corpus, cach
         assert (job / "checkpoints" / "last.ckpt").is_file()
         runs = list((job / "wandb").glob("offline-run-*"))
         assert len(runs) == 1, runs
-        ids.add((job / "wandb_id.txt").read_text())
-        assert runs[0].name.endswith(ids and (job / "wandb_id.txt").read_text())
+        run_id = (job / "wandb_id.txt").read_text()
+        assert runs[0].name.endswith(run_id)
+        ids.add(run_id)
     assert len(ids) == 3
 
 

@@ -33,13 +33,12 @@ def noise_psd(power: np.ndarray, sr: int, method: str = "minstat") -> np.ndarray
         return np.repeat(power[:, :n].mean(1, keepdims=True), power.shape[1], 1)
     if method != "minstat":
         raise ValueError(f"noise estimate {method!r} is not allowed; choose minstat or leading")
-    smooth = np.empty_like(power)
-    acc = power[:, 0]
-    for t in range(power.shape[1]):
-        acc = 0.85 * acc + 0.15 * power[:, t]
-        smooth[:, t] = acc
-    win = max(1, int(1.5 * frames_per_s))
     from scipy.ndimage import minimum_filter1d
+    from scipy.signal import lfilter
+
+    # s_t = 0.85 s_{t-1} + 0.15 p_t, started at s_{-1} = p_0
+    smooth = lfilter([0.15], [1.0, -0.85], power, axis=1, zi=0.85 * power[:, :1])[0]
+    win = max(1, int(1.5 * frames_per_s))
 
     minimum = minimum_filter1d(smooth, size=win, axis=1, mode="nearest", origin=0)
     return 1.5 * minimum  # bias compensation of the minimum

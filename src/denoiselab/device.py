@@ -29,7 +29,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from denoiselab import __version__, audio, metrics as M, report
-from denoiselab.alignment import AlignmentError, align
+from denoiselab.alignment import AlignmentError, align, shift
 from denoiselab.config import CONFIG_DIR
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ def is_narrowband(x: np.ndarray, sr: int, threshold_db: float = -30.0) -> bool:
 
 
 def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndarray], min_correlation: float,
-                    max_delay_s: float, dnsmos: bool) -> dict[str, Any]:
+                    max_delay_s: float, dnsmos: bool) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray, int]]:
+    """(row of scores, (recording, denoised, rate)) - the signals are returned for the report's plots."""
     row: dict[str, Any] = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
                            "status": "ok", "note": ""}
     x, sr = audio.read(rec.path)
@@ -116,7 +117,7 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
                 row[f"{k}_{tag}"] = d[k]
     if rec.reference is None:
         row["note"] = "no reference: non-intrusive scores only"
-        return row
+        return row, (x, enhanced, sr)
     ref, rsr = audio.read(rec.reference)
     ref16 = audio.resample(audio.to_mono(ref), rsr, SCORE_RATE)
     try:
@@ -124,8 +125,8 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
     except AlignmentError as err:
         row.update(status="refused", note=str(err))
         log.warning("%s: %s", rec.path, err)
-        return row
-    e_al = _shift_like(e16, al.delay_samples, ref16.size)
+        return row, (x, enhanced, sr)
+    e_al = shift(e16, al.delay_samples, ref16.size)
     row.update(delay_samples=round(al.delay * sr / SCORE_RATE, 2), delay_ms=round(1000 * al.delay / SCORE_RATE, 3),
                correlation=round(al.correlation, 4), gain=round(al.gain, 4))
     nb = is_narrowband(x16, SCORE_RATE)
@@ -135,13 +136,7 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
         s = M.score(sig, SCORE_RATE, ref16, metrics)
         for m in metrics:
             row[f"{m}_{tag}"] = s[m]
-    return row
-
-
-def _shift_like(x: np.ndarray, delay: int, length: int) -> np.ndarray:
-    from denoiselab.alignment import shift
-
-    return shift(x, delay, length)
+    return row, (x, enhanced, sr)
 
 
 # ---------------------------------------------------------------------- aggregation
@@ -360,16 +355,14 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
 
     for rec in track(recs, description="scoring recordings", transient=True):
         try:
-            row = score_recording(rec, denoise, min_correlation, max_delay_s, dnsmos)
+            row, signals = score_recording(rec, denoise, min_correlation, max_delay_s, dnsmos)
         except (audio.AudioError, FileNotFoundError) as err:
-            row = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
-                   "status": "refused", "note": str(err)}
+            row, signals = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
+                            "status": "refused", "note": str(err)}, None
             log.warning("%s", err)
         rows.append(row)
         if rec.device not in examples and row["status"] == "ok":
-            x, sr = audio.read(rec.path)
-            x = audio.to_mono(x)
-            examples[rec.device] = (x, np.asarray(denoise(x, sr)), sr)
+            examples[rec.device] = signals
     devs = per_device(rows)
     write_report(rows, devs, Path(out_dir), settings, examples)
     return rows, devs

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -233,8 +232,3 @@ def load_model(path: str | Path | None = None, device: str = "cpu", **settings: 
     """Load a model file or checkpoint (None: the shipped default) -> Enhancer with ``.enhance``."""
     return Enhancer(load_denoiser(path), device=device, **settings)
 
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - t0
