@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from denoiselab import audio
 from denoiselab.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, ResumableLoader, collate
+from denoiselab.data.augment import DeviceAugment
 from denoiselab.data.mixing import Mixer
 from denoiselab.data.sources import AudioCache, Track, load_tracks, split_by_file
 
@@ -100,6 +101,7 @@ class MixtureDataModule(_BaseDataModule):
         short: str = "pad",
         min_seconds: float = 0.5,
         mix: Mixer | dict | None = None,
+        augment: DeviceAugment | dict | None = None,
         mix_on_device: bool = True,
         batch_size: int = 8,
         num_workers: int = 0,
@@ -126,6 +128,9 @@ class MixtureDataModule(_BaseDataModule):
         self.val_fraction, self.short = float(val_fraction), short
         self.min_samples = int(round(float(min_seconds) * self.sample_rate))
         self.mixer = mix if isinstance(mix, Mixer) else Mixer(**(dict(mix) if mix else {}))
+        self.augment = augment if isinstance(augment, DeviceAugment) or augment is None else DeviceAugment(**augment)
+        if self.augment is not None:
+            self.augment.check_rate(self.sample_rate)
         self.mix_on_device = mix_on_device
         self.max_val_items = max_val_items
 
@@ -158,7 +163,8 @@ class MixtureDataModule(_BaseDataModule):
               else load_tracks(self.clean, cache, self._min_len(), "validation clean", files=val_clean or train_clean))
         vn = (load_tracks(self.val_noise, cache, 1, "validation noise") if self.val_noise
               else load_tracks(self.noise, cache, 1, "validation noise", files=val_noise or train_noise))
-        self.train_set = ClipMixtureDataset(clean, noise, self.clip_samples, self.mixer, self.seed)
+        self.train_set = ClipMixtureDataset(clean, noise, self.clip_samples, self.mixer, self.seed,
+                                            augment=self.augment)
         self.val_set = ClipMixtureDataset(vc, vn, self.clip_samples, self.mixer, self.val_seed,
                                           random_offsets=False, max_items=self.max_val_items)
         if self.test_clean and self.test_noise:
@@ -172,11 +178,11 @@ class MixtureDataModule(_BaseDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Mix on the batch's device so workers only read audio."""
         batch = super().on_after_batch_transfer(batch, dataloader_idx)
-        return self.mixer.mix(batch) if "noisy" not in batch else batch
+        return self.mixer.mix(batch, self.sample_rate) if "noisy" not in batch else batch
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if not self.mix_on_device:
-            return self.mixer.mix(batch)
+            return self.mixer.mix(batch, self.sample_rate)
         return batch
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from denoiselab.data.augment import DeviceAugment
 from denoiselab.data.mixing import Mixer
 from denoiselab.data.sources import Track
 
@@ -57,12 +58,14 @@ class ClipMixtureDataset(Dataset):
         seed: int,
         random_offsets: bool = True,
         max_items: int | None = None,
+        augment: DeviceAugment | None = None,
     ):
         if clip_samples <= 0:
             raise ValueError(f"clip length must be positive, got {clip_samples} samples")
         self.clean, self.noise = list(clean), list(noise)
         self.clip = int(clip_samples)
         self.mixer, self.seed, self.random_offsets = mixer, int(seed), random_offsets
+        self.augment = augment
         counts = np.array([max(1, len(t) // self.clip) for t in self.clean], dtype=np.int64)
         self._cum = np.cumsum(counts)
         self.n_items = int(self._cum[-1])
@@ -91,7 +94,9 @@ class ClipMixtureDataset(Dataset):
         noise_ids = rng.integers(0, len(self.noise), size=self.mixer.noises_per_mixture)
         noise = np.stack([loop_crop(self.noise[i].samples, self.clip, rng) for i in noise_ids])
         params = self.mixer.draw(rng)
+        extra = {k: torch.tensor(v) for k, v in self.augment.draw(rng).items()} if self.augment else {}
         return {
+            **extra,
             "clean": torch.from_numpy(clean),
             "noise": torch.from_numpy(noise),
             "clean_gain": torch.tensor(params["clean_gain"]),

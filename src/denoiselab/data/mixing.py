@@ -18,6 +18,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from denoiselab.data import augment as aug
+from denoiselab.data.ranges import checked_range
+
 MODES = ("gain", "snr")
 
 
@@ -40,9 +43,9 @@ class Mixer:
     peak: float = 0.99
 
     def __post_init__(self) -> None:
-        self.clean_gain = _range("data.mix.clean_gain", self.clean_gain, positive=True)
-        self.noise_gain = _range("data.mix.noise_gain", self.noise_gain, positive=True)
-        self.snr_db = _range("data.mix.snr_db", self.snr_db)
+        self.clean_gain = checked_range("data.mix.clean_gain", self.clean_gain, positive=True)
+        self.noise_gain = checked_range("data.mix.noise_gain", self.noise_gain, positive=True)
+        self.snr_db = checked_range("data.mix.snr_db", self.snr_db)
         if self.mode not in MODES:
             raise ValueError(f"data.mix.mode={self.mode!r} is not allowed; choose one of {', '.join(MODES)}")
         if int(self.noises_per_mixture) < 1:
@@ -65,9 +68,16 @@ class Mixer:
         }
 
     # ---- arithmetic (device side) -------------------------------------------------------------
-    def mix(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Turn {clean [B,T], noise [B,K,T], params} into {noisy, clean, noise} on the batch's device."""
+    def mix(self, batch: dict[str, torch.Tensor], sample_rate: int = 16000) -> dict[str, torch.Tensor]:
+        """Turn {clean [B,T], noise [B,K,T], params} into {noisy, clean, noise} on the batch's device.
+
+        Batches that carry ``aug_*`` parameters (training items drawn with a ``DeviceAugment``)
+        are also coloured, level-shifted and clipped; see ``denoiselab.data.augment``.
+        """
+        augmented = aug.KEYS[0] in batch
         clean = batch["clean"] * batch["clean_gain"].unsqueeze(-1)
+        if augmented:
+            clean = aug.colour(clean, batch, sample_rate)
         noise = (batch["noise"] * batch["noise_gain"].unsqueeze(-1)).sum(1)
         if self.mode == "snr":
             p_clean = clean.double().pow(2).mean(-1)
@@ -76,6 +86,8 @@ class Mixer:
             scale = torch.sqrt(p_clean / (p_noise * target)).to(noise.dtype)
             noise = noise * scale.unsqueeze(-1)
         noisy = clean + noise
+        if augmented:
+            noisy, clean, noise = aug.level_and_clip(noisy, clean, batch)
         if self.peak_normalize:
             peak = noisy.abs().amax(-1).clamp_min(1e-12)
             factor = torch.clamp(self.peak / peak, max=1.0).unsqueeze(-1)
@@ -83,17 +95,3 @@ class Mixer:
         out = {k: v for k, v in batch.items() if k not in ("clean", "noise")}
         out.update(noisy=noisy, clean=clean, noise=noise)
         return out
-
-
-def _range(name: str, value: Sequence[float], positive: bool = False) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a [low, high] pair of numbers, got {value!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{name} must be finite, got [{lo}, {hi}]")
-    if lo > hi:
-        raise ValueError(f"{name} range is reversed: [{lo}, {hi}] (low must be <= high)")
-    if positive and lo <= 0:
-        raise ValueError(f"{name} must be > 0, got [{lo}, {hi}]")
-    return lo, hi
