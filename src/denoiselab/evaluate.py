@@ -65,8 +65,10 @@ def paired_items(noisy_dir: str | Path, clean_dir: str | Path, max_files: int | 
 
 def mixed_items(clean_dir: str | Path, noise_dir: str | Path, snrs: Sequence[float], seed: int,
                 sample_rate: int = 16000, max_files: int | None = None,
-                max_seconds: float | None = None) -> list[TestItem]:
-    """Every clean file at every SNR, with a noise file/offset chosen by (seed, file, snr)."""
+                max_seconds: float | None = None, every_snr: bool = True) -> list[TestItem]:
+    """Every clean file at every SNR (or, with ``every_snr=False``, file i at SNR i mod len(snrs):
+    one mixture per utterance, SNRs spread evenly), with a noise file/offset chosen by
+    (seed, file, snr)."""
     from denoiselab.data.datasets import loop_crop
     from denoiselab.data.sources import AudioCache, load_tracks
 
@@ -79,6 +81,8 @@ def mixed_items(clean_dir: str | Path, noise_dir: str | Path, snrs: Sequence[flo
         if max_seconds:
             x = x[: int(max_seconds * sample_rate)]
         for k, snr in enumerate(snrs):
+            if not every_snr and k != i % len(snrs):
+                continue
             rng = np.random.default_rng([int(seed), i, k])
             nt = noise[int(rng.integers(len(noise)))]
             n = loop_crop(np.asarray(nt.samples), x.shape[0], rng)
@@ -89,6 +93,47 @@ def mixed_items(clean_dir: str | Path, noise_dir: str | Path, snrs: Sequence[flo
             items.append(TestItem(name, (noisy * scale).astype(np.float32), (x * scale).astype(np.float32),
                                   sample_rate, float(snr), nt.label))
     return items
+
+
+def write_testset(items: Sequence[TestItem], out_dir: Path) -> Path:
+    """Freeze the test mixtures as OUT/noisy/NAME.wav + OUT/clean/NAME.wav (float, the item's rate),
+    so that other tools can process exactly the files denoiselab scores."""
+    import soundfile as sf
+
+    for it in items:
+        for kind, x in (("noisy", it.noisy), ("clean", it.clean)):
+            path = (out_dir / kind / it.name).with_suffix(".wav")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, x, it.rate, subtype="FLOAT")
+    log.info("test set written: %s (%d noisy/clean pairs)", out_dir, len(items))
+    return out_dir
+
+
+class ProcessedFolder:
+    """A system whose outputs already exist: another tool's enhanced files, matched to the test
+    items by relative path (any extension, any rate; resampled, downmixed and length-matched)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"processed-output folder does not exist: {self.folder}")
+        self.files = {str(p.relative_to(self.folder).with_suffix("")): p for p in audio.find_all([self.folder])}
+
+    def check(self, items: Sequence[TestItem]) -> None:
+        """Fail before any work when an output is missing."""
+        missing = [it.name for it in items if str(Path(it.name).with_suffix("")) not in self.files]
+        if missing:
+            raise FileNotFoundError(f"{self.folder} has no output for test file {missing[0]}"
+                                    f" ({len(missing)} of {len(items)} missing)")
+
+    def load(self, item: TestItem) -> np.ndarray:
+        self.check([item])
+        y, rate = audio.read(self.files[str(Path(item.name).with_suffix(""))])
+        y = audio.resample(audio.to_mono(y), rate, item.rate)
+        n = item.noisy.shape[-1]
+        if abs(y.shape[-1] - n) > 0.01 * n:
+            log.warning("%s: output length %d differs from the input's %d samples", self.files[key], y.shape[-1], n)
+        return np.pad(y[:n], (0, max(0, n - y.shape[-1])))
 
 
 def snr_bucket(snr: float, width: float = 5.0) -> str:
@@ -129,7 +174,8 @@ def evaluate(items: list[TestItem], systems: dict[str, Callable], metric_names: 
     from rich.progress import track
 
     for name, fn in systems.items():
-        outputs[name] = [np.asarray(fn(it.noisy, it.rate), dtype=np.float32)
+        run_one = fn.load if isinstance(fn, ProcessedFolder) else (lambda it, fn=fn: fn(it.noisy, it.rate))
+        outputs[name] = [np.asarray(run_one(it), dtype=np.float32)
                          for it in track(items, description=f"denoising: {name}", transient=True)]
     jobs = [(outputs[s][i], it.rate, it.clean) for s in systems for i, it in enumerate(items)]
     scores = M.score_many(jobs, metric_names, num_workers=num_workers, progress="scoring")
@@ -216,13 +262,20 @@ def run(cfg: DictConfig) -> list[dict]:
         items = paired_items(d.noisy, d.clean, d.get("max_files"))
     elif d.get("clean") and d.get("noise"):
         items = mixed_items(d.clean, d.noise, list(d.snrs), int(d.seed), int(d.sample_rate), d.get("max_files"),
-                            d.get("max_seconds"))
+                            d.get("max_seconds"), bool(d.get("every_snr", True)))
     else:
         raise ValueError("give a test set: data.noisy + data.clean (paired folders) or "
                          "data.clean + data.noise (mixed at data.snrs)")
+    if cfg.get("save_testset"):
+        write_testset(items, out_dir / "testset")
     ckpts = [str(c) for c in (cfg.get("ckpt") or [])]
     systems = build_systems(ckpts, list(cfg.get("names") or []), list(cfg.baselines), cfg.device,
                             float(cfg.strength), cfg.get("atten_limit_db"))
+    for name, folder in (cfg.get("processed") or {}).items():
+        if name in systems:
+            raise ValueError(f"processed.{name}: a system of that name is already scored")
+        systems[str(name)] = ProcessedFolder(folder)
+        systems[str(name)].check(items)
     metric_names = resolve_metrics(cfg.metrics)
     rows, summary = evaluate(items, systems, metric_names, int(cfg.num_workers), out_dir, int(cfg.examples),
                              bool(cfg.plots))
