@@ -62,7 +62,16 @@ def test_cluster_and_search_configs_compose(override, tmp_path):
         assert "submitit_launcher" in hydra_cfg["launcher"]["_target_"]
     if override == "hydra/launcher=slurm":
         assert hydra_cfg["launcher"]["gpus_per_node"] == 1 and hydra_cfg["launcher"]["partition"] is None
-        assert hydra_cfg["launcher"]["signal_delay_s"] == 120
+        # the batch script asks SLURM for the signal Lightning's SLURMEnvironment listens to
+        from lightning.pytorch.plugins.environments import SLURMEnvironment
+        from submitit.slurm.slurm import _make_sbatch_string
+
+        launcher = hydra_cfg["launcher"]
+        sbatch = _make_sbatch_string(command="python -m denoiselab.train", folder=str(tmp_path),
+                                     additional_parameters=launcher["additional_parameters"],
+                                     signal_delay_s=launcher["signal_delay_s"], gpus_per_node=1)
+        assert f"#SBATCH --signal={SLURMEnvironment().requeue_signal.name.removeprefix('SIG')}@120" in sbatch
+        assert "#SBATCH --requeue" in sbatch
     if override == "hparams_search=optuna":
         assert hydra_cfg["sweeper"]["_target_"].endswith("OptunaSweeper")
         assert {"model.optimizer.lr", "model.net.base_channels", "loss.weights.mrstft"} <= set(hydra_cfg["sweeper"]["params"])
@@ -81,12 +90,30 @@ def test_optuna_sweep_completes_three_trials(corpus, cache_dir, tmp_path):
     assert len([p for p in sweep.iterdir() if (p / "checkpoints" / "last.ckpt").exists()]) == 3
 
 
-def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(corpus, cache_dir, tmp_path):
-    common = ["experiment=tiny", *TINY_NET["unet"], *corpus_overrides(corpus, cache_dir), "trainer.max_steps=12",
-              "callbacks.model_checkpoint.every_n_train_steps=1", "callbacks.quality=null", "trainer.deterministic=true",
-              "callbacks.rich_progress_bar=null"]
-    full = _cli([*common, f"hydra.run.dir={tmp_path / 'full'}"])
+def _resume_common(corpus, cache_dir) -> list[str]:
+    return ["experiment=tiny", *TINY_NET["unet"], *corpus_overrides(corpus, cache_dir), "trainer.max_steps=12",
+            "callbacks.quality=null", "trainer.deterministic=true", "callbacks.rich_progress_bar=null"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(corpus, tmp_path_factory) -> Path:
+    """12 steps in one go: the reference the interrupted runs must reproduce."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    full = _cli([*_resume_common(corpus, out / "cache"), "callbacks.model_checkpoint.every_n_train_steps=1",
+                 f"hydra.run.dir={out / 'run'}"])
     assert full.returncode == 0, full.stderr[-2000:]
+    return out / "run" / "checkpoints" / "last.ckpt"
+
+
+def _assert_same_weights(a_path: Path, b_path: Path) -> None:
+    a, b = load_checkpoint(a_path), load_checkpoint(b_path)
+    assert a["global_step"] == b["global_step"] == 12
+    for k, v in a["state_dict"].items():
+        assert torch.allclose(v.float(), b["state_dict"][k].float(), atol=1e-5), k
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(corpus, uninterrupted, tmp_path):
+    common = [*_resume_common(corpus, tmp_path / "cache"), "callbacks.model_checkpoint.every_n_train_steps=1"]
     run_dir = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "denoiselab.train", *common, f"hydra.run.dir={run_dir}"],
                             env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -107,7 +134,33 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(corpus, cach
     assert 4 <= step < 12, step
     resumed = _cli([*common, f"hydra.run.dir={run_dir}", "auto_resume=true"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    a, b = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.ckpt"), load_checkpoint(last)
-    assert a["global_step"] == b["global_step"] == 12
-    for k, v in a["state_dict"].items():
-        assert torch.allclose(v.float(), b["state_dict"][k].float(), atol=1e-5), k
+    _assert_same_weights(uninterrupted, last)
+
+
+def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes(corpus, uninterrupted, tmp_path):
+    """Lightning's SLURMEnvironment (auto-detected from the SLURM_* variables) catches the requeue
+    signal mid-epoch, saves hpc_ckpt_1.ckpt and calls `scontrol requeue`; the job is killed; the
+    requeued job (same command, same run dir) continues from that checkpoint to the same weights."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "scontrol_calls.txt"
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    slurm = {**ENV, "SLURM_NTASKS": "1", "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "denoiselab",
+             "SLURM_NODELIST": "localhost", "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0",
+             "PATH": f"{bin_dir}{os.pathsep}{ENV['PATH']}",
+             "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), ENV.get("PYTHONPATH", "")])}
+    run_dir = tmp_path / "preempted"
+    # no step checkpoints: only the signal-time save can carry the progress inside the epoch
+    common = [*_resume_common(corpus, tmp_path / "cache"), f"hydra.run.dir={run_dir}"]
+    first = subprocess.run([sys.executable, "-m", "denoiselab.train", *common, "+callbacks.preempt._target_=slurm_probe.PreemptAt",
+                            "+callbacks.preempt.step=5"], env=slurm, capture_output=True, text=True, timeout=600)
+    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+    assert calls.read_text().split() == ["requeue", "4242"]
+    hpc = run_dir / "hpc_ckpt_1.ckpt"
+    assert load_checkpoint(hpc)["global_step"] == 5
+    requeued = subprocess.run([sys.executable, "-m", "denoiselab.train", *common], env=slurm, capture_output=True,
+                              text=True, timeout=600)
+    assert requeued.returncode == 0, requeued.stderr[-2000:]
+    assert "hpc_ckpt_1.ckpt (step 5)" in requeued.stdout + requeued.stderr
+    _assert_same_weights(uninterrupted, run_dir / "checkpoints" / "last.ckpt")

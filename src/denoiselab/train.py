@@ -21,7 +21,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from denoiselab.config import CONFIG_DIR
-from denoiselab.utils.checkpoints import CheckpointError, checkpoint_meta, find_resumable
+from denoiselab.utils.checkpoints import (CheckpointError, checkpoint_meta, find_resumable, is_loadable,
+                                         load_checkpoint)
 from denoiselab.utils.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ def _free_mb(path: Path) -> float | None:
 
 
 def resolve_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
-    """The checkpoint to resume from: explicit ckpt_path, or last.ckpt with auto_resume."""
+    """The checkpoint to resume from: explicit ckpt_path; else the most advanced of last.ckpt (with
+    auto_resume) and the ``hpc_ckpt_N.ckpt`` that Lightning's SLURM environment saves in the run dir
+    when the requeue signal arrives (a requeued job continues from the moment it was stopped)."""
     if cfg.get("ckpt_path"):
         path = Path(str(cfg.ckpt_path)).expanduser()
         if not path.exists():
@@ -60,12 +63,15 @@ def resolve_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
         if good is None:
             raise CheckpointError(f"ckpt_path {path} is damaged and no readable checkpoint is next to it")
         return good
-    if cfg.get("auto_resume"):
-        good = find_resumable(run_dir / "checkpoints")
-        if good is not None:
-            log.info("auto_resume: continuing from %s", good)
-        return good
-    return None
+    candidates = [find_resumable(run_dir / "checkpoints")] if cfg.get("auto_resume") else []
+    candidates += [p for p in sorted(run_dir.glob("hpc_ckpt_*.ckpt")) if is_loadable(p)]
+    candidates = [c for c in candidates if c is not None]
+    if not candidates:
+        return None
+    steps = {c: int(load_checkpoint(c).get("global_step", -1)) for c in candidates}
+    good = max(candidates, key=lambda c: (steps[c], c.name.startswith("hpc_ckpt_"), c.stat().st_mtime))
+    log.info("resuming from %s (step %d)", good, steps[good])
+    return good
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

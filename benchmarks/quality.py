@@ -1,0 +1,236 @@
+"""Quality on real dev mixtures: classic baselines, every trained backbone, the shipped model and the
+offline peer denoisers, all scored by denoiselab-evaluate on the very same files.
+
+    python benchmarks/quality.py --sweep outputs/bench/backbones_shared/sweep \
+        [--peers-venv ../.venv-peers] [--minutes 12]
+
+1. (without --sweep) trains every backbone with the default-model recipe for the same wall-clock
+   budget: `denoiselab-train -m model/net=unet,resnet,lstm,crn experiment=default_model`;
+2. freezes the dev test set: each of the 55 `../shared/data/dev/clean` utterances mixed once with
+   dev noise at an SNR cycling through -5/0/5/10/15 dB (seed 2024), written as noisy/clean wavs;
+3. runs the peers harness (`../shared/tools/peers/run_peers.py`, its own venv: see its README) on
+   those wavs, one thread, for their outputs and RTF;
+4. scores everything with one `denoiselab-evaluate` call (PESQ-WB, ESTOI, SI-SDR, DNSMOS OVRL),
+   the peers through `+processed.<peer>=<their output folder>`;
+5. writes benchmarks/results/quality.md (everything), backbones.md (the backbone table: quality,
+   parameters, RTF on one thread, training steps and time) and peers.md (peers vs the shipped model,
+   with the targets checked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _results import publish
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+PEERS_TOOL = ROOT.parent / "shared" / "tools" / "peers" / "run_peers.py"
+SHIPPED = ROOT / "src" / "denoiselab" / "pretrained" / "default.pt"
+NETS = ("unet", "resnet", "lstm", "crn")
+PEERS = ("noisereduce_stationary", "noisereduce_nonstationary", "rnnoise", "gtcrn", "deepfilternet3", "dfn_onnx")
+METRICS = ("pesq_wb", "estoi", "si_sdr", "dnsmos_ovrl")
+SNRS = (-5, 0, 5, 10, 15)
+SEED = 2024
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--sweep", default=None, help="multirun dir of a finished backbone sweep (skips training)")
+    p.add_argument("--minutes", type=float, default=12.0, help="training budget per backbone (without --sweep)")
+    p.add_argument("--nets", default=",".join(NETS))
+    p.add_argument("--peers-venv", default=str(ROOT.parent / ".venv-peers"))
+    p.add_argument("--shipped", default=str(SHIPPED))
+    p.add_argument("--peers", default=",".join(PEERS))
+    p.add_argument("--max-files", type=int, default=None, help="dev utterances to use (default: all 55; smoke runs)")
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"needs {DATA} (real audio)")
+    out = Path(args.out or ROOT / "outputs" / "bench" / f"quality_{time.strftime('%m%d-%H%M')}")
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    commands: list[list[str]] = []
+
+    sweep = Path(args.sweep) if args.sweep else out / "sweep"
+    if not args.sweep:
+        m, s = int(args.minutes), int(round((args.minutes - int(args.minutes)) * 60))
+        cmd = [sys.executable, "-m", "denoiselab.train", "-m", f"model/net={args.nets}", "experiment=default_model",
+               f"trainer.max_time=00:00:{m:02d}:{s:02d}", f"hydra.sweep.dir={sweep}", "callbacks.quality=null"]
+        commands.append(cmd)
+        subprocess.run(cmd, check=True, env=env, cwd=ROOT)
+    jobs = {j.name.split("_", 1)[1]: j for j in sorted(sweep.iterdir()) if (j / "checkpoints" / "last.ckpt").exists()}
+
+    # 2. the frozen test set
+    sys.path.insert(0, str(ROOT / "src"))
+    from denoiselab.evaluate import mixed_items, write_testset
+
+    items = mixed_items(DATA / "dev" / "clean", DATA / "dev" / "noise", SNRS, SEED, max_files=args.max_files,
+                        every_snr=False)
+    testset = write_testset(items, out / "testset")
+
+    # 3. peers, in their own venv
+    peer_py = Path(args.peers_venv) / "bin" / "python"
+    peers_rtf: dict[str, float] = {}
+    harness: dict[str, dict] = {}
+    if peer_py.exists() and PEERS_TOOL.exists():
+        cmd = [str(peer_py), str(PEERS_TOOL), "--noisy-dir", str(testset / "noisy"), "--clean-dir",
+               str(testset / "clean"), "--out-dir", str(out / "peers"), "--threads", "1", "--peers", args.peers]
+        commands.append(cmd)
+        subprocess.run(cmd, check=True, cwd=ROOT)
+        for r in csv.DictReader(open(out / "peers" / "summary.csv")):
+            peers_rtf[r["peer"]] = _float(r.get("rtf"))
+            harness[r["peer"]] = r
+    else:
+        print(f"peers venv not found at {peer_py}: peers are left out (see {PEERS_TOOL.parent / 'README.md'})")
+    peers = [name for name in PEERS if (out / "peers" / "enhanced" / name).is_dir()]
+
+    # 4. one scoring run for all systems
+    ckpts = {name: _best(job) for name, job in jobs.items()}
+    if Path(args.shipped).exists():
+        ckpts["shipped default"] = Path(args.shipped)
+    cmd = [sys.executable, "-m", "denoiselab.evaluate", f"ckpt=[{','.join(str(c) for c in ckpts.values())}]",
+           f"names=[{','.join(_q(n) for n in ckpts)}]", f"data.noisy={testset / 'noisy'}",
+           f"data.clean={testset / 'clean'}", "baselines=[noisy,specsub,wiener,noisereduce]",
+           f"metrics=[{','.join(METRICS)}]", "num_workers=2", f"hydra.run.dir={out / 'eval'}", "examples=2",
+           *[f"+processed.{name}={out / 'peers' / 'enhanced' / name}" for name in peers]]
+    commands.append(cmd)
+    subprocess.run(cmd, check=True, env=env, cwd=ROOT)
+    rows = {r["system"]: r for r in csv.DictReader(open(out / "eval" / "summary.csv"))}
+
+    # 5. model facts: parameters, RTF on one thread, training steps and time
+    facts = {name: _facts(ck) for name, ck in ckpts.items()}
+    for name, rtf in peers_rtf.items():
+        facts.setdefault(name, {})["rtf"] = rtf
+    _write(out, rows, facts, jobs, peers, items, commands, harness, smoke=bool(args.max_files))
+
+
+def _best(job: Path) -> Path:
+    best = sorted((job / "checkpoints").glob("best*.ckpt"))
+    return best[-1] if best else job / "checkpoints" / "last.ckpt"
+
+
+def _q(name: str) -> str:
+    return f"'{name}'" if " " in name else name
+
+
+def _float(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _facts(ckpt: Path) -> dict:
+    import numpy as np
+    import torch
+
+    from denoiselab.inference import Enhancer, load_denoiser
+
+    torch.set_num_threads(1)
+    den = load_denoiser(ckpt)
+    enh = Enhancer(den)
+    x = (np.random.default_rng(0).standard_normal(30 * 16000) * 0.1).astype(np.float32)
+    enh.enhance(x[:16000], 16000)
+    t0 = time.perf_counter()
+    enh.enhance(x, 16000)
+    facts = {"params": den.num_parameters(), "rtf": (time.perf_counter() - t0) / 30}
+    if ckpt.suffix == ".ckpt":
+        state = torch.load(ckpt, weights_only=True, map_location="cpu")
+        facts["steps"] = int(state["global_step"])
+        timer = state.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {})
+        facts["train_min"] = timer.get("train", math.nan) / 60
+    return facts
+
+
+def _cell(row: dict, key: str, fmt: str) -> str:
+    v = _float(row.get(key))
+    return "–" if math.isnan(v) else format(v, fmt)
+
+
+def _table(names: list[str], rows: dict, facts: dict, extra: bool) -> list[str]:
+    head = "| system | PESQ-WB | ESTOI | SI-SDR (dB) | DNSMOS OVRL | Δ PESQ | Δ SI-SDR (dB) |"
+    sep = "|---|---|---|---|---|---|---|"
+    if extra:
+        head += " params | RTF (1 thread) | train steps | train min |"
+        sep += "---|---|---|---|"
+    lines = [head, sep]
+    for n in names:
+        if n not in rows:
+            continue
+        r, f = rows[n], facts.get(n, {})
+        line = (f"| {n} | {_cell(r, 'pesq_wb', '.3f')} | {_cell(r, 'estoi', '.3f')} | {_cell(r, 'si_sdr', '.2f')} | "
+                f"{_cell(r, 'dnsmos_ovrl', '.3f')} | {_cell(r, 'd_pesq_wb', '+.3f')} | {_cell(r, 'd_si_sdr', '+.2f')} |")
+        if extra:
+            line += (f" {format(f['params'], ',') if 'params' in f else '–'} | "
+                     f"{format(f['rtf'], '.4f') if not math.isnan(f.get('rtf', math.nan)) else '–'} | "
+                     f"{f.get('steps', '–')} | {format(f['train_min'], '.1f') if 'train_min' in f else '–'} |")
+        lines.append(line)
+    return lines
+
+
+def _write(out: Path, rows: dict, facts: dict, jobs: dict, peers: list[str], items, commands, harness: dict,
+           smoke: bool) -> None:
+    """Publish to benchmarks/results (a smoke run on a subset writes to OUT/results instead)."""
+    def emit(name: str, lines: list[str]) -> None:
+        if not smoke:
+            publish(name, lines)
+            return
+        (out / "results").mkdir(exist_ok=True)
+        (out / "results" / name).write_text("\n".join(lines) + "\n")
+
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
+               f"{time.strftime('%Y-%m-%d')}")
+    testset = (f"{len(items)} mixtures: every `../shared/data/dev/clean` utterance once, with dev noise at an SNR "
+               f"cycling through {'/'.join(str(s) for s in SNRS)} dB (seed {SEED}); files in `{out / 'testset'}`.")
+    how = ["```", *(" ".join(str(c) for c in cmd) for cmd in commands), "```"]
+    classic = ["noisy", "specsub", "wiener", "noisereduce"]
+    models = [n for n in rows if n not in classic and n not in peers]
+    emit("quality.md", [
+        "# Quality on the dev mixtures: baselines, backbones, shipped model and peers", "", f"Machine: {machine}.",
+        f"Test set: {testset}", "All rows scored by the same `denoiselab-evaluate` run (peers through "
+        "`+processed.<peer>=<their outputs>`).", "", *_table(classic + models + peers, rows, facts, extra=True),
+        "", "Commands:", "", *how, "", f"Per-file scores, plots, examples: `{out / 'eval'}` (not committed)."])
+    emit("backbones.md", [
+        "# Backbone table: same recipe, same budget, real dev mixtures", "", f"Machine: {machine}.",
+        "Recipe: `conf/experiment/default_model.yaml` for every backbone (train on `../shared/data/train`, SNR "
+        "−5…15 dB, device augmentations, 4 s clips, batch 8, STFT 512/256, AdamW 2e-3, reference loss "
+        "½‖f⊙S − N‖²), default backbone sizes, the same `trainer.max_time` wall-clock budget each, one after the "
+        "other on this machine; scored with its best checkpoint (by val SI-SDR).", f"Test set: {testset}", "",
+        *_table(["noisy", *jobs], rows, facts, extra=True), "", "Commands:", "", *how])
+    target = "shipped default" if "shipped default" in rows else (models[0] if models else None)
+    lines = ["# Peers side by side: offline peer denoisers vs the shipped model", "", f"Machine: {machine}.",
+             f"Test set: {testset}", "Peers run by `../shared/tools/peers/run_peers.py` (one thread; RTF from "
+             "its own timer, model load excluded); every row scored by the same `denoiselab-evaluate` run.", "",
+             *_table(["noisy", "specsub", "wiener", "noisereduce", *peers, *(n for n in models if n == target)],
+                     rows, facts, extra=True)]
+    if target:
+        lines += ["", f"Targets for `{target}`:", ""]
+        t = rows[target]
+        for other in ["noisy", "specsub", "wiener", "noisereduce", "noisereduce_nonstationary", "rnnoise"]:
+            if other in rows:
+                ok = all(_float(t[m]) > _float(rows[other][m]) for m in ("pesq_wb", "estoi", "si_sdr"))
+                lines.append(f"- above {other} on PESQ-WB, ESTOI and SI-SDR: {'yes' if ok else 'NO'}")
+        for other in ("gtcrn", "deepfilternet3"):
+            if other in rows:
+                gaps = ", ".join(f"{m} {_float(t[m]) - _float(rows[other][m]):+.3f}" for m in METRICS)
+                lines.append(f"- vs {other} (shipped − peer): {gaps}")
+    checks = [f"{n}: PESQ-WB {_float(harness[n].get('pesq_wb')) - _float(rows[n]['pesq_wb']):+.3f}, "
+              f"SI-SDR {_float(harness[n].get('si_sdr')) - _float(rows[n]['si_sdr']):+.3f} dB"
+              for n in ["noisy", *peers] if n in harness and n in rows]
+    if checks:
+        lines += ["", "Cross-check of the scorers (the harness's own mean minus denoiselab-evaluate's, same files): "
+                  + "; ".join(checks) + "."]
+    lines += ["", "Commands:", "", *how]
+    emit("peers.md", lines)
+
+
+if __name__ == "__main__":
+    main()
