@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from denoiselab.losses import (CleanMaskLoss, MultiResolutionSTFTLoss, NoiseMaskLoss, SISDRLoss, WeightedSum,
@@ -44,3 +45,41 @@ def test_waveform_losses_and_weighted_sum():
     assert SISDRLoss()(perfect, target) < SISDRLoss()(pred, target)
     total = WeightedSum({"a": NoiseMaskLoss(), "b": SISDRLoss()}, {"a": 1.0, "b": 0.5})(pred, target)
     assert torch.isclose(total, SISDRLoss()(pred, target) * 0.5)
+
+
+def test_compressed_magnitude_loss_weighs_quiet_bins_like_loud_ones():
+    from denoiselab.losses import CompressedMagnitudeLoss
+
+    clean = torch.tensor([[[10.0], [0.01]]])  # one loud, one quiet bin
+    noisy = clean * 2
+    loss = CompressedMagnitudeLoss(power=0.3, eps=0.0)
+    assert loss({"mask": torch.full_like(noisy, 0.5), "noisy_mag": noisy}, {"clean_mag": clean}).item() < 1e-12
+    # the same 10 % magnitude error in either bin
+    loud = loss({"mask": torch.tensor([[[0.45], [0.5]]]), "noisy_mag": noisy}, {"clean_mag": clean})
+    quiet = loss({"mask": torch.tensor([[[0.5], [0.45]]]), "noisy_mag": noisy}, {"clean_mag": clean})
+    plain = CleanMaskLoss()
+    loud_plain = plain({"mask": torch.tensor([[[0.45], [0.5]]]), "noisy_mag": noisy}, {"clean_mag": clean})
+    quiet_plain = plain({"mask": torch.tensor([[[0.5], [0.45]]]), "noisy_mag": noisy}, {"clean_mag": clean})
+    assert loud_plain / quiet_plain > 1e5  # uncompressed: the loud bin dominates by (1000)^2
+    expected = 1000 ** 0.6  # compressed with c = 0.3: the ratio shrinks to (1000)^(2c)
+    assert abs((loud / quiet).item() / expected - 1) < 1e-3
+    with pytest.raises(ValueError, match="loss power must be in"):
+        CompressedMagnitudeLoss(power=1.5)
+
+
+def test_compressed_loss_config_composes_and_is_minimal_at_the_ideal_mask(tmp_path):
+    from hydra.utils import instantiate
+
+    from hydra_helpers import compose_train
+
+    cfg = compose_train(["loss=compressed"], tmp_path)
+    loss = instantiate(cfg.loss)
+    assert isinstance(loss, WeightedSum) and set(loss.terms) == {"compressed", "sisdr"}
+    g = torch.Generator().manual_seed(2)
+    clean = torch.randn(2, 8000, generator=g)
+    mag = torch.rand(2, 5, 6, generator=g) + 0.1
+    mask = torch.full_like(mag, 0.5, requires_grad=True)
+    value = loss({"mask": mask, "noisy_mag": mag, "enhanced": clean * 0.9 + 0.1 * torch.randn(2, 8000, generator=g)},
+                 {"clean": clean, "clean_mag": mag * 0.5})
+    value.backward()
+    assert torch.isfinite(value) and mask.grad is not None and mask.grad.abs().sum() == 0  # ideal mask: no gradient
