@@ -14,7 +14,9 @@ from denoiselab.config import CONFIG_DIR
 TINY_NET = {"unet": ["model.net.base_channels=4", "model.net.depth=2"],
             "resnet": ["model.net.channels=16", "model.net.blocks=2"],
             "lstm": ["model.net.hidden_size=16", "model.net.num_layers=1"],
-            "crn": ["model.net.channels=[4,8]", "model.net.hidden_size=16"]}
+            "crn": ["model.net.channels=[4,8]", "model.net.hidden_size=16"],
+            "conformer": ["model.net.dim=16", "model.net.num_layers=1", "model.net.num_heads=2",
+                          "model.net.kernel_size=3"]}
 
 
 def corpus_overrides(corpus: dict, cache_dir: Path) -> list[str]:

@@ -5,7 +5,8 @@ from denoiselab.model.denoiser import Denoiser
 from denoiselab.nets import NETS, build_net
 
 TINY = {"unet": {"base_channels": 4, "depth": 2}, "resnet": {"channels": 16, "blocks": 2},
-        "lstm": {"hidden_size": 16, "num_layers": 1}, "crn": {"channels": [4, 8], "hidden_size": 16}}
+        "lstm": {"hidden_size": 16, "num_layers": 1}, "crn": {"channels": [4, 8], "hidden_size": 16},
+        "conformer": {"dim": 16, "num_layers": 1, "num_heads": 2, "kernel_size": 3}}
 
 
 @pytest.mark.parametrize("name", sorted(NETS))
@@ -42,7 +43,7 @@ def test_spec_roundtrip_rebuilds_the_same_model():
 
 
 def test_unknown_backbone_lists_the_allowed_ones():
-    with pytest.raises(ValueError, match="allowed: crn, lstm, resnet, unet"):
+    with pytest.raises(ValueError, match="allowed: conformer, crn, lstm, resnet, unet"):
         build_net("transformer9000", 129)
 
 
@@ -50,3 +51,10 @@ def test_strength_zero_returns_the_input():
     den = Denoiser(net={"name": "resnet", "kwargs": TINY["resnet"]}, frontend={"n_fft": 256, "hop_length": 64}).eval()
     x = torch.randn(1, 8000) * 0.1
     assert (den.enhance(x, strength=0.0) - x).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("kwargs, match", [({"dim": 30, "num_heads": 4}, "dim divisible by num_heads"),
+                                           ({"kernel_size": 4}, "kernel_size must be odd")])
+def test_conformer_refuses_bad_sizes(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_net("conformer", 129, **kwargs)
