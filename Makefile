@@ -25,7 +25,7 @@ demo: install
 # and export it into the package.
 model: install
 	WANDB_MODE=offline $(PY) -m denoiselab.train experiment=default_model hydra.run.dir=outputs/default_model
-	$(PY) -m denoiselab.export --ckpt outputs/default_model/checkpoints/last.ckpt --out src/denoiselab/pretrained/default.pt
+	$(PY) -m denoiselab.export --ckpt outputs/default_model/checkpoints/last.ckpt --out src/denoiselab/pretrained/default.pt --half
 
 bench: install
 	$(PY) benchmarks/run_all.py

@@ -43,6 +43,23 @@ def test_inference_file_roundtrip_and_lightning_checkpoint(tiny_ckpt, tmp_path, 
     assert path.stat().st_size < 2_000_000
 
 
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_half_precision_file_is_half_the_size_and_computes_in_float32(tmp_path, suffix):
+    torch.manual_seed(0)
+    den = Denoiser(net={"name": "lstm", "kwargs": {"hidden_size": 64, "num_layers": 2}},
+                   frontend={"n_fft": 512, "hop_length": 256}).eval()
+    full = save_inference(den, tmp_path / f"full{suffix}")
+    half = save_inference(den, tmp_path / f"half{suffix}", half=True)
+    assert 0.45 < half.stat().st_size / full.stat().st_size < 0.55
+    again = load_denoiser(half)
+    assert all(p.dtype == torch.float32 for p in again.parameters())
+    for name, buf in again.named_buffers():  # normalisation statistics keep full precision
+        torch.testing.assert_close(buf, dict(den.named_buffers())[name], rtol=0, atol=0)
+    x = torch.randn(1, 16000) * 0.1
+    ref, out = den.enhance(x), again.enhance(x)
+    assert 0 < (ref - out).abs().max() < 1e-3 * ref.abs().max()
+
+
 @pytest.mark.parametrize("shape,rate", [((2, 48000 * 2), 48000), ((8000 * 2,), 8000), ((6, 16000), 16000)])
 def test_api_keeps_shape_type_and_rate(tiny_ckpt, shape, rate):
     model = load_model(tiny_ckpt)

@@ -116,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output file (.pt / .safetensors, .onnx, .ts)")
     p.add_argument("--format", choices=["inference", "onnx", "torchscript"], default="inference")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--half", action="store_true", help="inference format: store weights as float16 (half the size)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         denoiser = load_denoiser(args.ckpt)
         out = Path(args.out)
         if args.format == "inference":
-            save_inference(denoiser, out)
+            save_inference(denoiser, out, half=args.half)
             size = out.stat().st_size / 2**20
             print(f"wrote {out} ({size:.2f} MB, {denoiser.net_name}, {denoiser.num_parameters():,} parameters)")
         elif args.format == "onnx":

@@ -37,11 +37,18 @@ DEFAULT_MODEL = PRETRAINED_DIR / "default.pt"
 
 
 # ---------------------------------------------------------------------- files
-def save_inference(denoiser: Denoiser, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write a small inference file (.pt or .safetensors) atomically."""
+def save_inference(denoiser: Denoiser, path: str | Path, extra: dict[str, Any] | None = None,
+                   half: bool = False) -> Path:
+    """Write a small inference file (.pt or .safetensors) atomically.
+
+    half: store the weights as float16 (half the size; loading casts back to float32, so the
+    model still computes in float32). Feature-normalisation buffers always stay float32.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in denoiser.state_dict().items()}
+    params = {name for name, _ in denoiser.named_parameters()}
+    state = {k: (v.detach().cpu().half() if half and k in params and v.is_floating_point() else v.detach().cpu())
+             .contiguous() for k, v in denoiser.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
