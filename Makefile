@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,onnx,dnsmos,demo,sweep
+EXTRAS ?= dev,onnx,dnsmos,demo,sweep,noisereduce
 
 .PHONY: install test demo model bench clean-demo
 

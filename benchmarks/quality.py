@@ -2,10 +2,11 @@
 offline peer denoisers, all scored by denoiselab-evaluate on the very same files.
 
     python benchmarks/quality.py --sweep outputs/bench/backbones_shared/sweep \
-        [--peers-venv ../.venv-peers] [--minutes 12]
+        [--extra NAME=CKPT ...] [--peers-venv ../.venv-peers] [--minutes 12]
 
-1. (without --sweep) trains every backbone with the default-model recipe for the same wall-clock
-   budget: `denoiselab-train -m model/net=unet,resnet,lstm,crn experiment=default_model`;
+1. (without --sweep) trains every backbone with the default-model recipe and the reference loss for
+   the same wall-clock budget: `denoiselab-train -m model/net=<nets> experiment=default_model
+   loss=noise_mask trainer.max_time=<budget>` (--extra adds other checkpoints to the tables);
 2. freezes the dev test set: each of the 55 `../shared/data/dev/clean` utterances mixed once with
    dev noise at an SNR cycling through -5/0/5/10/15 dB (seed 2024), written as noisy/clean wavs;
 3. runs the peers harness (`../shared/tools/peers/run_peers.py`, its own venv: see its README) on
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 PEERS_TOOL = ROOT.parent / "shared" / "tools" / "peers" / "run_peers.py"
 SHIPPED = ROOT / "src" / "denoiselab" / "pretrained" / "default.pt"
-NETS = ("unet", "resnet", "lstm", "crn")
+NETS = ("unet", "resnet", "lstm", "crn", "conformer")
 PEERS = ("noisereduce_stationary", "noisereduce_nonstationary", "rnnoise", "gtcrn", "deepfilternet3", "dfn_onnx")
 METRICS = ("pesq_wb", "estoi", "si_sdr", "dnsmos_ovrl")
 SNRS = (-5, 0, 5, 10, 15)
@@ -49,6 +50,7 @@ def main() -> None:
     p.add_argument("--nets", default=",".join(NETS))
     p.add_argument("--peers-venv", default=str(ROOT.parent / ".venv-peers"))
     p.add_argument("--shipped", default=str(SHIPPED))
+    p.add_argument("--extra", nargs="*", default=[], help="more checkpoints for quality.md: NAME=PATH")
     p.add_argument("--peers", default=",".join(PEERS))
     p.add_argument("--max-files", type=int, default=None, help="dev utterances to use (default: all 55; smoke runs)")
     p.add_argument("--out", default=None)
@@ -62,10 +64,11 @@ def main() -> None:
     sweep = Path(args.sweep) if args.sweep else out / "sweep"
     if not args.sweep:
         m, s = int(args.minutes), int(round((args.minutes - int(args.minutes)) * 60))
-        cmd = [sys.executable, "-m", "denoiselab.train", "-m", f"model/net={args.nets}", "experiment=default_model",
-               f"trainer.max_time=00:00:{m:02d}:{s:02d}", f"hydra.sweep.dir={sweep}", "callbacks.quality=null"]
-        commands.append(cmd)
+        cmd = [sys.executable, "-m", "denoiselab.train", "-m", f"model/net={args.nets}", *table_recipe(m, s),
+               f"hydra.sweep.dir={sweep}"]
         subprocess.run(cmd, check=True, env=env, cwd=ROOT)
+    commands.append(["denoiselab-train", "-m", f"model/net={args.nets}", *table_recipe(int(args.minutes), 0),
+                     f"hydra.sweep.dir={sweep}"])
     jobs = {j.name.split("_", 1)[1]: j for j in sorted(sweep.iterdir()) if (j / "checkpoints" / "last.ckpt").exists()}
 
     # 2. the frozen test set
@@ -94,6 +97,9 @@ def main() -> None:
 
     # 4. one scoring run for all systems
     ckpts = {name: _best(job) for name, job in jobs.items()}
+    for spec in args.extra:
+        name, _, path = spec.partition("=")
+        ckpts[name] = Path(path)
     if Path(args.shipped).exists():
         ckpts["shipped default"] = Path(args.shipped)
     cmd = [sys.executable, "-m", "denoiselab.evaluate", f"ckpt=[{','.join(str(c) for c in ckpts.values())}]",
@@ -110,6 +116,12 @@ def main() -> None:
     for name, rtf in peers_rtf.items():
         facts.setdefault(name, {})["rtf"] = rtf
     _write(out, rows, facts, jobs, peers, items, commands, harness, smoke=bool(args.max_files))
+
+
+def table_recipe(minutes: int, seconds: int) -> list[str]:
+    """The backbone table's recipe: the default-model recipe with the reference loss, equal budgets."""
+    return ["experiment=default_model", "loss=noise_mask", f"trainer.max_time=00:00:{minutes:02d}:{seconds:02d}",
+            "callbacks.quality=null"]
 
 
 def _best(job: Path) -> Path:
@@ -200,10 +212,11 @@ def _write(out: Path, rows: dict, facts: dict, jobs: dict, peers: list[str], ite
         "", "Commands:", "", *how, "", f"Per-file scores, plots, examples: `{out / 'eval'}` (not committed)."])
     emit("backbones.md", [
         "# Backbone table: same recipe, same budget, real dev mixtures", "", f"Machine: {machine}.",
-        "Recipe: `conf/experiment/default_model.yaml` for every backbone (train on `../shared/data/train`, SNR "
-        "−5…15 dB, device augmentations, 4 s clips, batch 8, STFT 512/256, AdamW 2e-3, reference loss "
-        "½‖f⊙S − N‖²), default backbone sizes, the same `trainer.max_time` wall-clock budget each, one after the "
-        "other on this machine; scored with its best checkpoint (by val SI-SDR).", f"Test set: {testset}", "",
+        "Recipe: `conf/experiment/default_model.yaml` with the reference loss for every backbone (train on "
+        "`../shared/data/train`, SNR −5…15 dB, device augmentations, 4 s clips, batch 8, STFT 512/256, AdamW 2e-3, "
+        "`loss=noise_mask` ½‖f⊙S − N‖²), default backbone sizes, the same `trainer.max_time` wall-clock budget each, "
+        "one after the other on this machine with nothing else running; scored with its best checkpoint (by val "
+        "SI-SDR).", f"Test set: {testset}", "",
         *_table(["noisy", *jobs], rows, facts, extra=True), "", "Commands:", "", *how])
     target = "shipped default" if "shipped default" in rows else (models[0] if models else None)
     lines = ["# Peers side by side: offline peer denoisers vs the shipped model", "", f"Machine: {machine}.",
