@@ -216,7 +216,7 @@ def _write(out: Path, rows: dict, facts: dict, jobs: dict, peers: list[str], ite
         "`../shared/data/train`, SNR −5…15 dB, device augmentations, 4 s clips, batch 8, STFT 512/256, AdamW 2e-3, "
         "`loss=noise_mask` ½‖f⊙S − N‖²), default backbone sizes, the same `trainer.max_time` wall-clock budget each, "
         "one after the other on this machine with nothing else running; scored with its best checkpoint (by val "
-        "SI-SDR).", f"Test set: {testset}", "",
+        "SI-SDR; its steps and training minutes are the columns).", f"Test set: {testset}", "",
         *_table(["noisy", *jobs], rows, facts, extra=True), "", "Commands:", "", *how])
     target = "shipped default" if "shipped default" in rows else (models[0] if models else None)
     lines = ["# Peers side by side: offline peer denoisers vs the shipped model", "", f"Machine: {machine}.",
