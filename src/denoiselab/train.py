@@ -21,8 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from denoiselab.config import CONFIG_DIR
-from denoiselab.utils.checkpoints import (CheckpointError, checkpoint_meta, find_resumable, is_loadable,
-                                         load_checkpoint)
+from denoiselab.utils.checkpoints import CheckpointError, checkpoint_meta, find_resumable, load_checkpoint
 from denoiselab.utils.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
 
 log = logging.getLogger(__name__)
@@ -64,14 +63,24 @@ def resolve_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
             raise CheckpointError(f"ckpt_path {path} is damaged and no readable checkpoint is next to it")
         return good
     candidates = [find_resumable(run_dir / "checkpoints")] if cfg.get("auto_resume") else []
-    candidates += [p for p in sorted(run_dir.glob("hpc_ckpt_*.ckpt")) if is_loadable(p)]
-    candidates = [c for c in candidates if c is not None]
-    if not candidates:
+    candidates += sorted(run_dir.glob("hpc_ckpt_*.ckpt"))
+    steps = {c: _global_step(c) for c in candidates if c is not None}
+    steps = {c: s for c, s in steps.items() if s is not None}
+    if not steps:
         return None
-    steps = {c: int(load_checkpoint(c).get("global_step", -1)) for c in candidates}
-    good = max(candidates, key=lambda c: (steps[c], c.name.startswith("hpc_ckpt_"), c.stat().st_mtime))
+    good = max(steps, key=lambda c: (steps[c], c.name.startswith("hpc_ckpt_"), c.stat().st_mtime))
     log.info("resuming from %s (step %d)", good, steps[good])
     return good
+
+
+def _global_step(path: Path) -> int | None:
+    """The checkpoint's step, read once; None (with a warning) for an unreadable file."""
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as err:
+        log.warning("%s", err)
+        return None
+    return int(ckpt.get("global_step", -1)) if "state_dict" in ckpt else None
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
