@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 PEERS_TOOL = ROOT.parent / "shared" / "tools" / "peers" / "run_peers.py"
 SHIPPED = ROOT / "src" / "denoiselab" / "pretrained" / "default.pt"
-NETS = ("unet", "resnet", "lstm", "crn", "conformer")
+NETS = ("unet", "resnet", "lstm", "crn", "conformer", "dpcrn", "dpunet")
 PEERS = ("noisereduce_stationary", "noisereduce_nonstationary", "rnnoise", "gtcrn", "deepfilternet3", "dfn_onnx")
 METRICS = ("pesq_wb", "estoi", "si_sdr", "dnsmos_ovrl")
 SNRS = (-5, 0, 5, 10, 15)
@@ -51,6 +51,13 @@ def main() -> None:
     p.add_argument("--peers-venv", default=str(ROOT.parent / ".venv-peers"))
     p.add_argument("--shipped", default=str(SHIPPED))
     p.add_argument("--extra", nargs="*", default=[], help="more checkpoints for quality.md: NAME=PATH")
+    p.add_argument("--job", nargs="*", default=[],
+                   help="more backbone-table runs trained with the same recipe and budget: NAME=RUN_DIR")
+    p.add_argument("--reuse-peers", default=None,
+                   help="an earlier quality.py output dir: reuse its peer outputs if its test set is byte-identical")
+    p.add_argument("--reuse-eval", default=None,
+                   help="an earlier quality.py output dir with a byte-identical test set: keep its scores of the "
+                        "baselines, peers and checkpoints not modified since, score only the rest")
     p.add_argument("--peers", default=",".join(PEERS))
     p.add_argument("--max-files", type=int, default=None, help="dev utterances to use (default: all 55; smoke runs)")
     p.add_argument("--out", default=None)
@@ -70,6 +77,11 @@ def main() -> None:
     commands.append(["denoiselab-train", "-m", f"model/net={args.nets}", *table_recipe(int(args.minutes), 0),
                      f"hydra.sweep.dir={sweep}"])
     jobs = {j.name.split("_", 1)[1]: j for j in sorted(sweep.iterdir()) if (j / "checkpoints" / "last.ckpt").exists()}
+    for spec in args.job:
+        name, _, path = spec.partition("=")
+        jobs[name] = Path(path)
+        commands.append(["denoiselab-train", f"model/net={name}", *table_recipe(int(args.minutes), 0),
+                         f"hydra.run.dir={path}"])
 
     # 2. the frozen test set
     sys.path.insert(0, str(ROOT / "src"))
@@ -83,7 +95,19 @@ def main() -> None:
     peer_py = Path(args.peers_venv) / "bin" / "python"
     peers_rtf: dict[str, float] = {}
     harness: dict[str, dict] = {}
-    if peer_py.exists() and PEERS_TOOL.exists():
+    old = Path(args.reuse_peers) if args.reuse_peers else None
+    if old is not None and _same_files(old / "testset" / "noisy", testset / "noisy"):
+        (out / "peers").mkdir(parents=True, exist_ok=True)
+        if not (out / "peers" / "enhanced").exists():
+            (out / "peers" / "enhanced").symlink_to((old / "peers" / "enhanced").resolve())
+        for r in csv.DictReader(open(old / "peers" / "summary.csv")):
+            peers_rtf[r["peer"]] = _float(r.get("rtf"))
+            harness[r["peer"]] = r
+        print(f"peers: reusing {old / 'peers'} (its test set is byte-identical to this one)")
+        commands.append([f"# peer outputs reused from {old / 'peers'} (run_peers.py as listed in that run's results)"])
+    elif old is not None:
+        sys.exit(f"--reuse-peers {old}: its test set differs from this one; run the peers again")
+    elif peer_py.exists() and PEERS_TOOL.exists():
         cmd = [str(peer_py), str(PEERS_TOOL), "--noisy-dir", str(testset / "noisy"), "--clean-dir",
                str(testset / "clean"), "--out-dir", str(out / "peers"), "--threads", "1", "--peers", args.peers]
         commands.append(cmd)
@@ -102,14 +126,20 @@ def main() -> None:
         ckpts[name] = Path(path)
     if Path(args.shipped).exists():
         ckpts["shipped default"] = Path(args.shipped)
-    cmd = [sys.executable, "-m", "denoiselab.evaluate", f"ckpt=[{','.join(str(c) for c in ckpts.values())}]",
-           f"names=[{','.join(_q(n) for n in ckpts)}]", f"data.noisy={testset / 'noisy'}",
-           f"data.clean={testset / 'clean'}", "baselines=[noisy,specsub,wiener,noisereduce]",
+    kept = _reusable_rows(Path(args.reuse_eval), testset, ckpts) if args.reuse_eval else {}
+    todo = {n: c for n, c in ckpts.items() if n not in kept}
+    baselines = [b for b in ("noisy", "specsub", "wiener", "noisereduce") if b == "noisy" or b not in kept]
+    cmd = [sys.executable, "-m", "denoiselab.evaluate", f"ckpt=[{','.join(str(c) for c in todo.values())}]",
+           f"names=[{','.join(_q(n) for n in todo)}]", f"data.noisy={testset / 'noisy'}",
+           f"data.clean={testset / 'clean'}", f"baselines=[{','.join(baselines)}]",
            f"metrics=[{','.join(METRICS)}]", "num_workers=2", f"hydra.run.dir={out / 'eval'}", "examples=2",
-           *[f"+processed.{name}={out / 'peers' / 'enhanced' / name}" for name in peers]]
+           *[f"+processed.{name}={out / 'peers' / 'enhanced' / name}" for name in peers if name not in kept]]
+    if kept:
+        commands.append([f"# scores of {', '.join(kept)} kept from {Path(args.reuse_eval) / 'eval'} "
+                         "(same test set; checkpoints unchanged since)"])
     commands.append(cmd)
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)
-    rows = {r["system"]: r for r in csv.DictReader(open(out / "eval" / "summary.csv"))}
+    rows = {**kept, **{r["system"]: r for r in csv.DictReader(open(out / "eval" / "summary.csv"))}}
 
     # 5. model facts: parameters, RTF on one thread, training steps and time
     facts = {name: _facts(ck) for name, ck in ckpts.items()}
@@ -120,8 +150,42 @@ def main() -> None:
 
 def table_recipe(minutes: int, seconds: int) -> list[str]:
     """The backbone table's recipe: the default-model recipe with the reference loss, equal budgets."""
-    return ["experiment=default_model", "loss=noise_mask", f"trainer.max_time=00:00:{minutes:02d}:{seconds:02d}",
-            "callbacks.quality=null"]
+    return ["experiment=default_model", "loss=noise_mask", "model/scheduler=none", "trainer.max_steps=-1",
+            f"trainer.max_time=00:00:{minutes:02d}:{seconds:02d}", "callbacks.quality=null"]
+
+
+def _reusable_rows(old: Path, testset: Path, ckpts: dict[str, Path]) -> dict[str, dict]:
+    """Summary rows of an earlier run on the same test set that still hold: baselines and peers, and
+    checkpoints given under the same name and path that were not modified after that run."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    if not all(_same_files(old / "testset" / d, testset / d) for d in ("noisy", "clean")):
+        sys.exit(f"--reuse-eval {old}: its test set differs from this one")
+    summary = old / "eval" / "summary.csv"
+    parsed = {o.key_or_group: o.value() for o in
+              OverridesParser.create().parse_overrides(list(OmegaConf.load(old / "eval" / ".hydra" / "overrides.yaml")))}
+    old_ckpts = {n: _resolved(p) for n, p in zip(parsed.get("names", []), parsed.get("ckpt", []))}
+    rows = {r["system"]: r for r in csv.DictReader(open(summary))}
+    kept = {}
+    for name, row in rows.items():
+        if name not in old_ckpts:  # a baseline or another tool's outputs
+            kept[name] = row
+        elif name in ckpts and old_ckpts[name] == _resolved(ckpts[name]) \
+                and ckpts[name].stat().st_mtime < summary.stat().st_mtime:
+            kept[name] = row
+    return kept
+
+
+def _resolved(path) -> Path:
+    p = Path(str(path))
+    return (p if p.is_absolute() else ROOT / p).resolve()
+
+
+def _same_files(a: Path, b: Path) -> bool:
+    names = sorted(p.name for p in a.glob("*.wav"))
+    return (bool(names) and names == sorted(p.name for p in b.glob("*.wav"))
+            and all((a / n).read_bytes() == (b / n).read_bytes() for n in names))
 
 
 def _best(job: Path) -> Path:

@@ -15,6 +15,9 @@ TINY_NET = {"unet": ["model.net.base_channels=4", "model.net.depth=2"],
             "resnet": ["model.net.channels=16", "model.net.blocks=2"],
             "lstm": ["model.net.hidden_size=16", "model.net.num_layers=1"],
             "crn": ["model.net.channels=[4,8]", "model.net.hidden_size=16"],
+            "dpcrn": ["model.net.channels=[4,8]", "model.net.blocks=1", "model.net.hidden_size=8"],
+            "dpunet": ["model.net.base_channels=4", "model.net.depth=2", "model.net.blocks=1",
+                       "model.net.hidden_size=8"],
             "conformer": ["model.net.dim=16", "model.net.num_layers=1", "model.net.num_heads=2",
                           "model.net.kernel_size=3"]}
 

@@ -29,6 +29,7 @@ BAD_CONFIGS = [
     (["model.frontend.window=kaiser"], "window='kaiser' is not allowed; choose one of hann, hamming"),
     (["model.head=magic"], "model.head='magic' is not allowed; choose one of mask, noise"),
     (["model.net.depth=0"], "unet needs depth >= 1"),
+    (["model/scheduler=onecycle", "trainer.max_steps=-1"], "model/scheduler=onecycle spans trainer.max_steps"),
 ]
 
 

@@ -6,6 +6,8 @@ from denoiselab.nets import NETS, build_net
 
 TINY = {"unet": {"base_channels": 4, "depth": 2}, "resnet": {"channels": 16, "blocks": 2},
         "lstm": {"hidden_size": 16, "num_layers": 1}, "crn": {"channels": [4, 8], "hidden_size": 16},
+        "dpcrn": {"channels": [4, 8], "blocks": 1, "hidden_size": 8},
+        "dpunet": {"base_channels": 4, "depth": 2, "blocks": 1, "hidden_size": 8},
         "conformer": {"dim": 16, "num_layers": 1, "num_heads": 2, "kernel_size": 3}}
 
 
@@ -43,7 +45,7 @@ def test_spec_roundtrip_rebuilds_the_same_model():
 
 
 def test_unknown_backbone_lists_the_allowed_ones():
-    with pytest.raises(ValueError, match="allowed: conformer, crn, lstm, resnet, unet"):
+    with pytest.raises(ValueError, match="allowed: conformer, crn, dpcrn, dpunet, lstm, resnet, unet"):
         build_net("transformer9000", 129)
 
 
@@ -58,3 +60,38 @@ def test_strength_zero_returns_the_input():
 def test_conformer_refuses_bad_sizes(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_net("conformer", 129, **kwargs)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_dpcrn_causal_output_ignores_future_frames(causal):
+    torch.manual_seed(0)
+    net = build_net("dpcrn", 65, channels=[4, 8], blocks=1, hidden_size=8, causal=causal).eval()
+    x = torch.randn(1, 65, 20)
+    changed = x.clone()
+    changed[..., 12:] += 1.0  # perturb the future of frame 11
+    with torch.no_grad():
+        diff = (net(x) - net(changed))[..., :12].abs().max()
+    if causal:
+        assert diff < 1e-6
+    else:
+        assert diff > 1e-4  # the bidirectional time path looks ahead
+
+
+@pytest.mark.parametrize("kwargs, match", [({"channels": []}, "at least one encoder layer"),
+                                           ({"blocks": 0}, "blocks >= 1")])
+def test_dpcrn_refuses_bad_sizes(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_net("dpcrn", 129, **kwargs)
+
+
+def test_dpunet_bottleneck_gives_whole_utterance_context():
+    """A plain depth-2 U-Net cannot see 60 frames away; the dual-path bottleneck can."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 65, 96)
+    changed = x.clone()
+    changed[..., 80:] += 1.0
+    for name, expect_far_context in (("unet", False), ("dpunet", True)):
+        net = build_net(name, 65, **TINY[name]).eval()
+        with torch.no_grad():
+            diff = (net(x) - net(changed))[..., :16].abs().max()
+        assert (diff > 0) == expect_far_context, name  # the plain U-Net's output there is bit-identical

@@ -155,3 +155,38 @@ def test_every_experiment_works_with_every_backbone(corpus, cache_dir, tmp_path,
                         tmp_path / "run")
     model = hydra.utils.instantiate(cfg.model, loss=NoiseMaskLoss())
     assert model.denoiser.net_name == net
+
+
+def test_onecycle_schedule_warms_up_then_decays_per_step(corpus, cache_dir, tmp_path):
+    """model/scheduler=onecycle steps the lr every optimizer step over trainer.max_steps and its
+    position is in the checkpoint (so a resume continues the same curve)."""
+    _train(corpus, cache_dir, tmp_path / "run", ["trainer.max_steps=6", "model/scheduler=onecycle",
+                                                 "model.optimizer.lr=0.01"])
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    sched = ckpt["lr_schedulers"][0]
+    assert sched["last_epoch"] == 6 and sched["total_steps"] == 6
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] < 0.1 * 0.01  # decayed, not constant
+    cfg = compose_train(["experiment=tiny", "model/scheduler=onecycle", "trainer.max_steps=100",
+                         "model.optimizer.lr=0.01"], tmp_path / "unit")
+    import hydra
+
+    model = hydra.utils.instantiate(cfg.model, loss=NoiseMaskLoss())
+    conf = model.configure_optimizers()
+    opt, scheduler = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    assert conf["lr_scheduler"]["interval"] == "step"
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(0.01 / 25) and max(lrs) == pytest.approx(0.01)
+    assert lrs.index(max(lrs)) == 4 and lrs[-1] < 0.01 / 100  # 5 % warm-up, then decay
+
+
+def test_plateau_scheduler_composes_with_the_monitored_metric(tmp_path):
+    import hydra
+
+    cfg = compose_train(["experiment=tiny", "model/scheduler=plateau"], tmp_path / "run")
+    model = hydra.utils.instantiate(cfg.model, loss=NoiseMaskLoss())
+    conf = model.configure_optimizers()
+    assert conf["lr_scheduler"]["monitor"] == "val/si_sdr" and conf["lr_scheduler"]["scheduler"].mode == "max"

@@ -42,6 +42,15 @@ def check_output_dir(run_dir: Path, min_free_mb: int = 200) -> None:
                            f"need at least {min_free_mb} MB for checkpoints")
 
 
+def check_scheduler_budget(cfg: DictConfig) -> None:
+    """A schedule over total_steps (model/scheduler=onecycle) needs a step budget; without one,
+    OneCycleLR fails deep inside Lightning with a bare 'total_steps' error."""
+    sched = cfg.model.get("scheduler")
+    if sched is not None and "total_steps" in sched and int(sched.total_steps) <= 0:
+        raise ValueError("model/scheduler=onecycle spans trainer.max_steps, which is not set: pass "
+                         "trainer.max_steps=N (a time budget, trainer.max_time, has no known length)")
+
+
 def _free_mb(path: Path) -> float | None:
     try:
         st = os.statvfs(path)
@@ -87,6 +96,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Train/test one configuration; returns the final metrics (floats)."""
     run_dir = Path(cfg.paths.output_dir)
     check_output_dir(run_dir)
+    check_scheduler_budget(cfg)
     L.seed_everything(int(cfg.seed), workers=True)
 
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)

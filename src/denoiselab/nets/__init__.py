@@ -5,6 +5,6 @@ arguments, so a model is rebuilt from a file without importing arbitrary code pa
 """
 
 from denoiselab.nets.registry import NETS, build_net, net_name, register
-from denoiselab.nets import conformer, crn, lstm, resnet, unet  # noqa: F401  (registration side effects)
+from denoiselab.nets import conformer, crn, dpcrn, lstm, resnet, unet  # noqa: F401  (registration side effects)
 
 __all__ = ["NETS", "build_net", "net_name", "register"]
