@@ -24,7 +24,7 @@ demo: install
 # Train the default model on ../shared/data (CPU time budget in conf/experiment/default_model.yaml)
 # and export it into the package.
 model: install
-	WANDB_MODE=offline $(PY) -m denoiselab.train experiment=default_model hydra.run.dir=outputs/default_model
+	WANDB_MODE=offline $(PY) -m denoiselab.train experiment=default_model hydra.run.dir=outputs/default_model auto_resume=true
 	$(PY) -m denoiselab.export --ckpt outputs/default_model/checkpoints/last.ckpt --out src/denoiselab/pretrained/default.pt --half
 
 bench: install

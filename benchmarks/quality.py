@@ -54,9 +54,9 @@ def main() -> None:
     p.add_argument("--job", nargs="*", default=[],
                    help="more backbone-table runs trained with the same recipe and budget: NAME=RUN_DIR")
     p.add_argument("--reuse-peers", default=None,
-                   help="an earlier quality.py output dir: reuse its peer outputs if its test set is byte-identical")
+                   help="an earlier quality.py output dir: reuse its peer outputs if its test set is sample-identical")
     p.add_argument("--reuse-eval", default=None,
-                   help="an earlier quality.py output dir with a byte-identical test set: keep its scores of the "
+                   help="an earlier quality.py output dir with a sample-identical test set: keep its scores of the "
                         "baselines, peers and checkpoints not modified since, score only the rest")
     p.add_argument("--peers", default=",".join(PEERS))
     p.add_argument("--max-files", type=int, default=None, help="dev utterances to use (default: all 55; smoke runs)")
@@ -74,9 +74,9 @@ def main() -> None:
         cmd = [sys.executable, "-m", "denoiselab.train", "-m", f"model/net={args.nets}", *table_recipe(m, s),
                f"hydra.sweep.dir={sweep}"]
         subprocess.run(cmd, check=True, env=env, cwd=ROOT)
-    commands.append(["denoiselab-train", "-m", f"model/net={args.nets}", *table_recipe(int(args.minutes), 0),
-                     f"hydra.sweep.dir={sweep}"])
     jobs = {j.name.split("_", 1)[1]: j for j in sorted(sweep.iterdir()) if (j / "checkpoints" / "last.ckpt").exists()}
+    commands.append(["denoiselab-train", "-m", f"model/net={','.join(jobs)}", *table_recipe(int(args.minutes), 0),
+                     f"hydra.sweep.dir={sweep}"])
     for spec in args.job:
         name, _, path = spec.partition("=")
         jobs[name] = Path(path)
@@ -103,7 +103,7 @@ def main() -> None:
         for r in csv.DictReader(open(old / "peers" / "summary.csv")):
             peers_rtf[r["peer"]] = _float(r.get("rtf"))
             harness[r["peer"]] = r
-        print(f"peers: reusing {old / 'peers'} (its test set is byte-identical to this one)")
+        print(f"peers: reusing {old / 'peers'} (its test set is sample-identical to this one)")
         commands.append([f"# peer outputs reused from {old / 'peers'} (run_peers.py as listed in that run's results)"])
     elif old is not None:
         sys.exit(f"--reuse-peers {old}: its test set differs from this one; run the peers again")
@@ -183,9 +183,18 @@ def _resolved(path) -> Path:
 
 
 def _same_files(a: Path, b: Path) -> bool:
+    """Same names, rates and samples (not bytes: libsndfile stamps the time into the PEAK chunk)."""
+    import numpy as np
+    import soundfile as sf
+
     names = sorted(p.name for p in a.glob("*.wav"))
-    return (bool(names) and names == sorted(p.name for p in b.glob("*.wav"))
-            and all((a / n).read_bytes() == (b / n).read_bytes() for n in names))
+    if not names or names != sorted(p.name for p in b.glob("*.wav")):
+        return False
+    for n in names:
+        (x, rx), (y, ry) = sf.read(a / n, dtype="float32"), sf.read(b / n, dtype="float32")
+        if rx != ry or x.shape != y.shape or not np.array_equal(x, y):
+            return False
+    return True
 
 
 def _best(job: Path) -> Path:
@@ -271,8 +280,9 @@ def _write(out: Path, rows: dict, facts: dict, jobs: dict, peers: list[str], ite
     models = [n for n in rows if n not in classic and n not in peers]
     emit("quality.md", [
         "# Quality on the dev mixtures: baselines, backbones, shipped model and peers", "", f"Machine: {machine}.",
-        f"Test set: {testset}", "All rows scored by the same `denoiselab-evaluate` run (peers through "
-        "`+processed.<peer>=<their outputs>`).", "", *_table(classic + models + peers, rows, facts, extra=True),
+        f"Test set: {testset}", "Every row scored by `denoiselab-evaluate` on these files (peers through "
+        "`+processed.<peer>=<their outputs>`; rows kept from an earlier run on the sample-identical test set are "
+        "named under Commands).", "", *_table(classic + models + peers, rows, facts, extra=True),
         "", "Commands:", "", *how, "", f"Per-file scores, plots, examples: `{out / 'eval'}` (not committed)."])
     emit("backbones.md", [
         "# Backbone table: same recipe, same budget, real dev mixtures", "", f"Machine: {machine}.",
@@ -285,7 +295,7 @@ def _write(out: Path, rows: dict, facts: dict, jobs: dict, peers: list[str], ite
     target = "shipped default" if "shipped default" in rows else (models[0] if models else None)
     lines = ["# Peers side by side: offline peer denoisers vs the shipped model", "", f"Machine: {machine}.",
              f"Test set: {testset}", "Peers run by `../shared/tools/peers/run_peers.py` (one thread; RTF from "
-             "its own timer, model load excluded); every row scored by the same `denoiselab-evaluate` run.", "",
+             "its own timer, model load excluded); every row scored by `denoiselab-evaluate` on these files.", "",
              *_table(["noisy", "specsub", "wiener", "noisereduce", *peers, *(n for n in models if n == target)],
                      rows, facts, extra=True)]
     if target:

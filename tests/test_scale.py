@@ -99,7 +99,7 @@ def _resume_common(corpus, cache_dir) -> list[str]:
 def uninterrupted(corpus, tmp_path_factory) -> Path:
     """12 steps in one go: the reference the interrupted runs must reproduce."""
     out = tmp_path_factory.mktemp("uninterrupted")
-    full = _cli([*_resume_common(corpus, out / "cache"), "callbacks.model_checkpoint.every_n_train_steps=1",
+    full = _cli([*_resume_common(corpus, out / "cache"), "callbacks.last_checkpoint.every_n_train_steps=1",
                  f"hydra.run.dir={out / 'run'}"])
     assert full.returncode == 0, full.stderr[-2000:]
     return out / "run" / "checkpoints" / "last.ckpt"
@@ -113,7 +113,7 @@ def _assert_same_weights(a_path: Path, b_path: Path) -> None:
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(corpus, uninterrupted, tmp_path):
-    common = [*_resume_common(corpus, tmp_path / "cache"), "callbacks.model_checkpoint.every_n_train_steps=1"]
+    common = [*_resume_common(corpus, tmp_path / "cache"), "callbacks.last_checkpoint.every_n_train_steps=1"]
     run_dir = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "denoiselab.train", *common, f"hydra.run.dir={run_dir}"],
                             env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

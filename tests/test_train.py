@@ -190,3 +190,21 @@ def test_plateau_scheduler_composes_with_the_monitored_metric(tmp_path):
     model = hydra.utils.instantiate(cfg.model, loss=NoiseMaskLoss())
     conf = model.configure_optimizers()
     assert conf["lr_scheduler"]["monitor"] == "val/si_sdr" and conf["lr_scheduler"]["scheduler"].mode == "max"
+
+
+def test_a_fresh_run_never_overwrites_an_earlier_runs_checkpoints(corpus, cache_dir, tmp_path):
+    out = tmp_path / "run"
+    _train(corpus, cache_dir, out, ["trainer.max_steps=3"])
+    before = (out / "checkpoints" / "last.ckpt").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds checkpoints of an earlier run.*auto_resume=true"):
+        _train(corpus, cache_dir, out, ["trainer.max_steps=3"])
+    assert (out / "checkpoints" / "last.ckpt").read_bytes() == before
+
+
+def test_last_checkpoint_is_the_latest_validation_even_without_improvement(corpus, cache_dir, tmp_path):
+    """Lightning >= 2.5 writes ModelCheckpoint's own last.ckpt only together with a top-k file; ours
+    must hold the newest state regardless (save_top_k=0: no top-k file is ever written)."""
+    out = tmp_path / "run"
+    _train(corpus, cache_dir, out, ["trainer.max_steps=6", "callbacks.model_checkpoint.save_top_k=0"])
+    assert not list((out / "checkpoints").glob("best*.ckpt"))
+    assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == 6

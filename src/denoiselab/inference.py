@@ -11,8 +11,9 @@ Long files (overlap-save with frame-aligned chunks)
   the backbone's time pooling, and the resampling ratio). Each chunk is processed with
   ``context`` extra seconds on both sides, which are then discarded. For convolutional backbones
   (unet, resnet) whose receptive field fits in the context, chunked output equals whole-file
-  output to float precision; recurrent backbones (lstm, crn) see a truncated history, so their
-  chunked output is an approximation. Memory depends on the chunk size, not the file length.
+  output to float precision; backbones with recurrence or attention (lstm, crn, dpcrn, dpunet,
+  conformer) see a truncated history, so their chunked output is an approximation. Memory
+  depends on the chunk size, not the file length.
 """
 
 from __future__ import annotations

@@ -42,6 +42,15 @@ def check_output_dir(run_dir: Path, min_free_mb: int = 200) -> None:
                            f"need at least {min_free_mb} MB for checkpoints")
 
 
+def refuse_to_overwrite(run_dir: Path) -> None:
+    """A fresh run in a folder that holds another run's checkpoints would overwrite its last.ckpt."""
+    old = sorted((run_dir / "checkpoints").glob("*.ckpt"))
+    if old:
+        raise FileExistsError(f"{run_dir} already holds checkpoints of an earlier run ({old[0].name}, ...); "
+                              "continue it with auto_resume=true (or ckpt_path=...), or choose another "
+                              "hydra.run.dir")
+
+
 def check_scheduler_budget(cfg: DictConfig) -> None:
     """A schedule over total_steps (model/scheduler=onecycle) needs a step budget; without one,
     OneCycleLR fails deep inside Lightning with a bare 'total_steps' error."""
@@ -104,6 +113,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     model: L.LightningModule = hydra.utils.instantiate(cfg.model, loss=loss)
 
     resume = resolve_resume(cfg, run_dir)
+    if resume is None and cfg.get("train", True):
+        refuse_to_overwrite(run_dir)
     meta = checkpoint_meta(resume) if resume else {}
     hc = HydraConfig.get() if HydraConfig.initialized() else None
     multirun = hc is not None and hc.mode == RunMode.MULTIRUN
@@ -160,8 +171,9 @@ def _print_summary(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float
     if cb is not None and getattr(cb, "best_model_score", None) is not None:
         table.add_row(f"best {monitor}", f"{float(cb.best_model_score):.3f}")
         table.add_row("best checkpoint", str(cb.best_model_path))
-    if cb is not None and getattr(cb, "last_model_path", None):
-        table.add_row("last checkpoint", str(cb.last_model_path))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        table.add_row("last checkpoint", str(last))
     for key in ("val/si_sdr", "val/si_sdri", "val/loss", "test/si_sdr", "test/si_sdri"):
         if key in metrics:
             table.add_row(key, f"{metrics[key]:.3f}")
