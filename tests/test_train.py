@@ -208,3 +208,10 @@ def test_last_checkpoint_is_the_latest_validation_even_without_improvement(corpu
     _train(corpus, cache_dir, out, ["trainer.max_steps=6", "callbacks.model_checkpoint.save_top_k=0"])
     assert not list((out / "checkpoints").glob("best*.ckpt"))
     assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == 6
+
+
+def test_last_checkpoint_holds_the_steps_after_the_last_validation(corpus, cache_dir, tmp_path):
+    """max_steps inside an epoch (3 steps per epoch here): last.ckpt is the final state, step 4."""
+    out = tmp_path / "run"
+    _train(corpus, cache_dir, out, ["trainer.max_steps=4"])
+    assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == 4

@@ -109,3 +109,21 @@ def _peak(x: np.ndarray) -> np.ndarray:
 def _nanmean(values: list[float]) -> float:
     vals = [v for v in values if not math.isnan(v)]
     return float(np.mean(vals)) if vals else math.nan
+
+
+class LastCheckpoint(L.pytorch.callbacks.ModelCheckpoint):
+    """checkpoints/last.ckpt: the newest state, written at every validation and when training ends.
+
+    Why not ModelCheckpoint(save_last=True): since Lightning 2.5 it rewrites last.ckpt only in a step
+    that also saved a top-k file, so last.ckpt goes stale once the monitored metric stops improving,
+    and a resumed run would silently restart from an older state.
+    """
+
+    def __init__(self, dirpath: str, every_n_train_steps: int | None = None):
+        super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, enable_version_counter=False,
+                         every_n_train_steps=every_n_train_steps, save_on_train_epoch_end=False)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # the steps after the last validation (max_steps inside an epoch, or no validation at all)
+        if not self._should_skip_saving_checkpoint(trainer):
+            self._save_none_monitor_checkpoint(trainer, self._monitor_candidates(trainer))
