@@ -215,3 +215,14 @@ def test_last_checkpoint_holds_the_steps_after_the_last_validation(corpus, cache
     out = tmp_path / "run"
     _train(corpus, cache_dir, out, ["trainer.max_steps=4"])
     assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == 4
+
+
+def test_demo_picks_the_monitored_best_checkpoint_not_last(corpus, cache_dir, tmp_path):
+    from denoiselab.demo import _best
+
+    out = tmp_path / "run"
+    _train(corpus, cache_dir, out, ["trainer.max_steps=6"])
+    bests = sorted((out / "checkpoints").glob("best*.ckpt"))
+    state = next(s for s in load_checkpoint(out / "checkpoints" / "last.ckpt")["callbacks"].values()
+                 if s.get("monitor") == "val/si_sdr")
+    assert _best(bests) == Path(state["best_model_path"]) and _best(bests).name.startswith("best")

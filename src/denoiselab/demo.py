@@ -82,7 +82,9 @@ def _best(ckpts: list[Path]) -> Path | None:
     try:
         cbs = load_checkpoint(last).get("callbacks", {})
         for state in cbs.values():
-            best = state.get("best_model_path") if isinstance(state, dict) else None
+            if not isinstance(state, dict) or state.get("monitor") is None:  # LastCheckpoint has no monitor
+                continue
+            best = state.get("best_model_path")
             if best and Path(best).is_file():
                 return Path(best)
     except Exception:  # fall back to the newest best file
