@@ -1,4 +1,5 @@
-"""Run every benchmark (CPU; ~2.5 h on a 2-core machine, 1 h of it the backbone sweep of quality.py): `make bench`."""
+"""Run every benchmark (CPU; several hours on a 2-core machine: quality.py alone trains seven backbones for
+12 minutes each): `make bench`."""
 
 import subprocess
 import sys

@@ -13,6 +13,19 @@ from torch import nn
 from denoiselab.nets.registry import register
 
 
+def halved_sizes(n_freqs: int, layers: int) -> list[int]:
+    """Frequency sizes before and after each stride-2 encoder layer (padding keeps ceil(f / 2))."""
+    sizes = [n_freqs]
+    for _ in range(layers):
+        sizes.append((sizes[-1] - 1) // 2 + 1)
+    return sizes
+
+
+def fit_freq(h: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop or zero-pad the frequency axis (dim 2) of a decoder output to its encoder's size."""
+    return h[:, :, :size] if h.shape[2] >= size else nn.functional.pad(h, (0, 0, 0, size - h.shape[2]))
+
+
 @register("crn")
 class CRN(nn.Module):
     def __init__(self, n_freqs: int, channels: tuple[int, ...] = (16, 32, 64, 64), hidden_size: int = 256,
@@ -22,15 +35,11 @@ class CRN(nn.Module):
         if not channels:
             raise ValueError("crn needs at least one encoder layer (channels)")
         self.enc = nn.ModuleList()
-        sizes, f, cin = [n_freqs], n_freqs, 1
-        for c in channels:
+        for cin, c in zip((1, *channels[:-1]), channels):
             self.enc.append(nn.Sequential(nn.Conv2d(cin, c, (3, 3), stride=(2, 1), padding=(1, 1), bias=False),
                                           nn.BatchNorm2d(c), nn.ELU()))
-            f = (f - 1) // 2 + 1
-            sizes.append(f)
-            cin = c
-        self.sizes = sizes
-        feat = channels[-1] * sizes[-1]
+        self.sizes = halved_sizes(n_freqs, len(channels))
+        feat = channels[-1] * self.sizes[-1]
         self.rnn = nn.LSTM(feat, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
         self.proj = nn.Linear(hidden_size * (2 if bidirectional else 1), feat)
         self.dec = nn.ModuleList()
@@ -52,6 +61,5 @@ class CRN(nn.Module):
         h = self.proj(r).reshape(b, t, c, f).permute(0, 2, 3, 1)
         for i, (dec, skip) in enumerate(zip(self.dec, reversed(skips))):
             h = dec(torch.cat([h, skip], 1))
-            target = self.sizes[len(self.sizes) - 2 - i]
-            h = h[:, :, :target] if h.shape[2] >= target else nn.functional.pad(h, (0, 0, 0, target - h.shape[2]))
+            h = fit_freq(h, self.sizes[len(self.sizes) - 2 - i])
         return self.out(h)[:, 0]

@@ -2,7 +2,7 @@
 
 A conv encoder halves the frequency axis per layer; at the bottleneck, dual-path blocks alternate
 an intra-frame RNN (along frequency, within each frame: the spectral envelope and harmonics) and an
-inter-frame RNN (along time, per frequency band: how each band evolves); a transposed-conv decoder
+inter-frame RNN (along time, per frequency band: how each band evolves); a sub-pixel conv decoder
 with skip connections restores the full resolution.
 
 Why: the CRN flattens all bands into one LSTM input, so its recurrent layer is large and sees the
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from denoiselab.nets.crn import fit_freq, halved_sizes
 from denoiselab.nets.registry import register
 
 
@@ -26,11 +27,11 @@ class DualPathBlock(nn.Module):
     def __init__(self, channels: int, hidden_size: int, causal: bool):
         super().__init__()
         self.intra = nn.GRU(channels, hidden_size // 2, batch_first=True, bidirectional=True)
-        self.intra_proj = nn.Linear(2 * (hidden_size // 2), channels)
+        self.intra_proj = nn.Linear(2 * self.intra.hidden_size, channels)
         self.intra_norm = nn.LayerNorm(channels)
         self.inter = nn.GRU(channels, hidden_size if causal else hidden_size // 2, batch_first=True,
                             bidirectional=not causal)
-        self.inter_proj = nn.Linear(hidden_size if causal else 2 * (hidden_size // 2), channels)
+        self.inter_proj = nn.Linear(self.inter.hidden_size * (1 if causal else 2), channels)
         self.inter_norm = nn.LayerNorm(channels)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -46,7 +47,7 @@ class DualPathBlock(nn.Module):
 
 class _SubPixelUp(nn.Module):
     """Doubles the frequency axis: a conv makes 2x the channels, which are interleaved along
-    frequency (sub-pixel convolution). Several times faster on CPU than ConvTranspose2d."""
+    frequency (sub-pixel convolution, in place of a transposed conv)."""
 
     def __init__(self, cin: int, cout: int, causal: bool):
         super().__init__()
@@ -70,15 +71,10 @@ class DPCRN(nn.Module):
         if blocks < 1 or hidden_size < 2:
             raise ValueError(f"dpcrn needs blocks >= 1 and hidden_size >= 2, got {blocks}, {hidden_size}")
         self.time_pad = (1, 0) if causal else (0, 1)  # encoder kernel 2 over time, as in _SubPixelUp
-        self.enc = nn.ModuleList()
-        sizes, f, cin = [n_freqs], n_freqs, 1
-        for c in channels:
-            self.enc.append(nn.Sequential(nn.Conv2d(cin, c, (5, 2), stride=(2, 1), padding=(2, 0)),
-                                          nn.BatchNorm2d(c), nn.PReLU(c)))
-            f = (f - 1) // 2 + 1
-            sizes.append(f)
-            cin = c
-        self.sizes = sizes
+        self.enc = nn.ModuleList([nn.Sequential(nn.Conv2d(cin, c, (5, 2), stride=(2, 1), padding=(2, 0)),
+                                                nn.BatchNorm2d(c), nn.PReLU(c))
+                                  for cin, c in zip((1, *channels[:-1]), channels)])
+        self.sizes = halved_sizes(n_freqs, len(channels))
         self.dual_path = nn.Sequential(*[DualPathBlock(channels[-1], hidden_size, causal) for _ in range(blocks)])
         self.dec = nn.ModuleList()
         rev = list(reversed(channels))
@@ -96,6 +92,5 @@ class DPCRN(nn.Module):
         h = self.dual_path(h)
         for i, (dec, skip) in enumerate(zip(self.dec, reversed(skips))):
             h = dec(torch.cat([h, skip], 1))
-            target = self.sizes[len(self.sizes) - 2 - i]  # 2 * f' is f or f + 1: crop (or pad) to the encoder's size
-            h = h[:, :, :target] if h.shape[2] >= target else F.pad(h, (0, 0, 0, target - h.shape[2]))
+            h = fit_freq(h, self.sizes[len(self.sizes) - 2 - i])  # 2 * f' is f or f + 1
         return self.out(h)[:, 0]
