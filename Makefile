@@ -1,11 +1,11 @@
-# denoiselab: `make demo` runs the whole method on a generated corpus; `make test` runs the tests.
+# denoiselab: `make demo` runs the whole method on a generated corpus; `make test` runs the checks.
 # Both create .venv on first use (python3 >= 3.10; torch comes from pip, CPU or CUDA build).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= dev,onnx,dnsmos,demo,sweep,noisereduce
 
-.PHONY: install test demo model bench clean-demo
+.PHONY: install lint test test-fast demo model bench clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,17 +15,26 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-test: install
+# Static checks: pyflakes, pycodestyle, import order, bugbear (config in pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+
+# Everything, the slow end-to-end runs included (about 10 minutes on 2 cores).
+test: lint
 	WANDB_MODE=offline $(PY) -m pytest -q
 
-demo: install
-	WANDB_MODE=offline $(PY) -m denoiselab.demo
+# The inner loop: everything but the tests marked slow.
+test-fast: lint
+	WANDB_MODE=offline $(PY) -m pytest -q -m "not slow"
 
-# Train the default model on ../shared/data (CPU time budget in conf/experiment/default_model.yaml)
-# and export it into the package.
+demo: install
+	WANDB_MODE=offline $(PY) -m denoiselab.cli.demo
+
+# Train the default model on ../shared/data (recipe: conf/experiment/default_model.yaml) and export its
+# monitored-best checkpoint (the run dir names it) into the package as float16 weights.
 model: install
-	WANDB_MODE=offline $(PY) -m denoiselab.train experiment=default_model hydra.run.dir=outputs/default_model auto_resume=true
-	$(PY) -m denoiselab.export --ckpt outputs/default_model/checkpoints/last.ckpt --out src/denoiselab/pretrained/default.pt --half
+	WANDB_MODE=offline $(PY) -m denoiselab.cli.train experiment=default_model hydra.run.dir=outputs/default_model auto_resume=true
+	$(PY) -m denoiselab.cli.export --ckpt outputs/default_model --out src/denoiselab/pretrained/default.pt --half
 
 bench: install
 	$(PY) benchmarks/run_all.py

@@ -28,25 +28,27 @@ def main() -> None:
     p.add_argument("--out", default=None)
     args = p.parse_args()
     data = Path(args.data).resolve()
-    from denoiselab.data.demo import generate
+    from denoiselab.training.data.demo_corpus import generate
 
     generate(data, "demo")
     out = Path(args.out or ROOT / "outputs" / "bench" / f"backbones_{time.strftime('%m%d-%H%M')}")
     env = {**os.environ, "WANDB_MODE": "offline", "DENOISELAB_DEMO_DATA": str(data)}
     m, s = int(args.minutes), int(round((args.minutes - int(args.minutes)) * 60))
-    sweep = [sys.executable, "-m", "denoiselab.train", "-m", f"model/net={args.nets}", "experiment=demo",
+    sweep = [sys.executable, "-m", "denoiselab.cli.train", "-m", f"model/net={args.nets}", "experiment=demo",
              f"trainer.max_time=00:00:{m:02d}:{s:02d}", f"hydra.sweep.dir={out / 'sweep'}", "callbacks.quality=null"]
     subprocess.run(sweep, check=True, env=env, cwd=ROOT)
     jobs = sorted(p for p in (out / "sweep").iterdir() if (p / "checkpoints" / "last.ckpt").exists())
     names = [j.name.split("_", 1)[1] for j in jobs]
     ckpts = [str(j / "checkpoints" / "last.ckpt") for j in jobs]
-    evaluate = [sys.executable, "-m", "denoiselab.evaluate", f"ckpt=[{','.join(ckpts)}]", f"names=[{','.join(names)}]",
+    evaluate = [sys.executable, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts)}]",
+                f"names=[{','.join(names)}]",
                 f"data.noisy={data / 'test' / 'noisy'}", f"data.clean={data / 'test' / 'clean_ref'}",
                 "metrics=[pesq_wb,estoi,si_sdr,dnsmos_ovrl]", f"hydra.run.dir={out / 'eval'}", "examples=1"]
     subprocess.run(evaluate, check=True, env=env, cwd=ROOT)
     import torch
 
-    from denoiselab.inference import Enhancer, load_denoiser
+    from denoiselab.core.enhancer import Enhancer
+    from denoiselab.core.model_files import load_denoiser
 
     torch.set_num_threads(1)
     import numpy as np
@@ -65,7 +67,8 @@ def main() -> None:
     lines = [f"# Backbones on the demo corpus: {args.minutes:g} min of CPU training each", "",
              f"Same recipe for every backbone (`conf/experiment/demo.yaml`: 2 s clips, batch 16, SNR −5…15 dB, STFT "
              f"512/256, AdamW 2e-3, reference loss), default backbone sizes, `trainer.max_time` = {args.minutes:g} min "
-             f"each on this 2-core CPU, scored on the demo test pairs (synthetic speech, 9 noise types, 0/5/10 dB).", "",
+             f"each on this 2-core CPU, scored on the demo test pairs (synthetic speech, 9 noise types, "
+             "0/5/10 dB).", "",
              "```", " ".join(sweep[1:]), " ".join(evaluate[1:]), "```", "",
              "| system | params | train steps | PESQ-WB | ESTOI | SI-SDR (dB) | DNSMOS OVRL | RTF (1 thread) |",
              "|---|---|---|---|---|---|---|---|"]

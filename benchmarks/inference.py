@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,11 +26,12 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _results import publish  # noqa: E402
-NETS = ("unet", "resnet", "lstm", "crn")
+
+NETS = ("unet", "dpunet", "resnet", "lstm", "crn")
 
 
 def default_denoiser(net: str):
-    from denoiselab.model.denoiser import Denoiser
+    from denoiselab.core.denoiser import Denoiser
 
     cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / "net" / f"{net}.yaml"))
     cfg.pop("_target_"), cfg.pop("_partial_")
@@ -49,9 +49,23 @@ def rtf(enhancer, x: np.ndarray, sr: int, repeats: int = 2) -> float:
     return best / (x.size / sr)
 
 
+def onnx_denoiser(den, path: Path, threads: int):
+    """The same model with its mask estimator running in onnxruntime (STFT/iSTFT in torch)."""
+    from denoiselab.core.denoiser import Denoiser
+    from denoiselab.core.model_files import OnnxMaskEstimator
+
+    return Denoiser.from_spec(den.spec(), mask_estimator=OnnxMaskEstimator(path, threads=threads)).eval()
+
+
+def describe(den) -> str:
+    """What is timed, read off the model itself: backbone and STFT (never a hand-written label)."""
+    fe = den.frontend
+    return f"{den.net_name}, STFT {fe.n_fft}/{fe.hop_length}"
+
+
 def speed_rows() -> list[dict]:
-    from denoiselab.export import OnnxDenoiser, export_onnx
-    from denoiselab.inference import Enhancer
+    from denoiselab.core.enhancer import Enhancer
+    from denoiselab.core.model_files import export_onnx
 
     sr = 16000
     x = (np.random.default_rng(0).standard_normal(60 * sr) * 0.1).astype(np.float32)
@@ -64,25 +78,25 @@ def speed_rows() -> list[dict]:
             torch.set_num_threads(threads)
             row[f"torch_{threads}"] = rtf(Enhancer(den), x, sr)
         with tempfile.TemporaryDirectory() as tmp:
-            path = export_onnx(den, Path(tmp) / "m.onnx")
+            path, _ = export_onnx(den, Path(tmp) / "m.onnx")
             for threads in (1, 2):
                 torch.set_num_threads(threads)
-                onnx_den = OnnxDenoiser(path, default_denoiser(net), threads=threads).bind()
-                row[f"onnx_{threads}"] = rtf(Enhancer(onnx_den), x, sr)
+                row[f"onnx_{threads}"] = rtf(Enhancer(onnx_denoiser(den, path, threads)), x, sr)
         rows.append(row)
         print(row, flush=True)
-    from denoiselab.inference import DEFAULT_MODEL, load_denoiser
+    from denoiselab.core.model_files import DEFAULT_MODEL, load_denoiser
 
-    if DEFAULT_MODEL.is_file():  # the shipped default model (U-Net, STFT hop 256)
-        row = {"net": "shipped default (unet, hop 256)", "params": load_denoiser().num_parameters()}
+    if DEFAULT_MODEL.is_file():
+        shipped = load_denoiser()
+        row = {"net": f"shipped default ({describe(shipped)})", "params": shipped.num_parameters()}
         for threads in (1, 2):
             torch.set_num_threads(threads)
             row[f"torch_{threads}"] = rtf(Enhancer(load_denoiser()), x, sr)
         with tempfile.TemporaryDirectory() as tmp:
-            path = export_onnx(load_denoiser(), Path(tmp) / "m.onnx")
+            path, _ = export_onnx(shipped, Path(tmp) / "m.onnx")
             for threads in (1, 2):
                 torch.set_num_threads(threads)
-                row[f"onnx_{threads}"] = rtf(Enhancer(OnnxDenoiser(path, load_denoiser(), threads=threads).bind()), x, sr)
+                row[f"onnx_{threads}"] = rtf(Enhancer(onnx_denoiser(shipped, path, threads)), x, sr)
         rows.append(row)
         print(row, flush=True)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -97,7 +111,7 @@ def peak_rss_mb(minutes: int, ckpt: Path, tmp: Path) -> tuple[float, float]:
         for _ in range(minutes):
             fh.write((rng.standard_normal(60 * 16000) * 0.1).astype(np.float32))
     code = (f"import resource,subprocess,sys,time; t=time.time(); "
-            f"r=subprocess.run([sys.executable,'-m','denoiselab.enhance',{str(src)!r},'--ckpt',{str(ckpt)!r},"
+            f"r=subprocess.run([sys.executable,'-m','denoiselab.cli.enhance',{str(src)!r},'--ckpt',{str(ckpt)!r},"
             f"'--out',{str(tmp / f'out{minutes}')!r},'--quiet']); "
             f"print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024, time.time()-t, r.returncode)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
@@ -116,7 +130,8 @@ def main() -> None:
              f"`python benchmarks/inference.py` on {platform.machine()} ({os.cpu_count()} cores, this workplace's "
              f"2-core box), torch {torch.__version__}. RTF = compute time / audio time for a 60 s, 16 kHz file "
              "(best of 2, after a warm-up; lower is better). Default backbone sizes, STFT 512/128.", "",
-             "| backbone | parameters | PyTorch 1 thread | PyTorch 2 threads | ONNX Runtime 1 thread | ONNX Runtime 2 threads |",
+             "| backbone | parameters | PyTorch 1 thread | PyTorch 2 threads | ONNX Runtime 1 thread "
+             "| ONNX Runtime 2 threads |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['net']} | {r['params']:,} | {r['torch_1']:.4f} | {r['torch_2']:.4f} | "
@@ -126,10 +141,12 @@ def main() -> None:
               f"{unet['onnx_1']:.4f} in ONNX Runtime"]
     if len(rows) > len(NETS):
         shipped = rows[-1]
-        lines[-1] += f"; the shipped default model {shipped['torch_1']:.4f} in PyTorch, {shipped['onnx_1']:.4f} in ONNX Runtime."
-    lines += ["Chunks of 10 s (the enhance default) with 1.5 s of context on each side."]
+        lines[-1] += (f"; the shipped default model {shipped['torch_1']:.4f} in PyTorch, "
+                      f"{shipped['onnx_1']:.4f} in ONNX Runtime.")
+    lines += ["Chunks of 10 s with the enhance default context on each side (the model's receptive field where "
+              "it is bounded, at least 1.5 s)."]
     if not args.skip_memory:
-        from denoiselab.inference import save_inference
+        from denoiselab.core.model_files import save_inference
 
         with tempfile.TemporaryDirectory() as tmp_s:
             tmp = Path(tmp_s)

@@ -21,6 +21,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _results import publish  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "dev" / "clean"
 
 
@@ -37,7 +38,7 @@ def items(n: int) -> list[tuple[np.ndarray, int, np.ndarray]]:
 
 
 def main() -> None:
-    from denoiselab import metrics as M
+    from denoiselab.evaluation import metrics as M
 
     p = argparse.ArgumentParser()
     p.add_argument("--files", type=int, default=24)
@@ -57,7 +58,8 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
     lines = ["# Metric throughput (CPU)", "",
-             f"`python benchmarks/metrics_speed.py --files {args.files}` on {platform.machine()} ({os.cpu_count()} cores). "
+             f"`python benchmarks/metrics_speed.py --files {args.files}` on {platform.machine()} "
+             f"({os.cpu_count()} cores). "
              f"{len(jobs)} real dev utterances ({seconds / len(jobs):.1f} s on average) + white noise at 5 dB; files/s "
              "including worker start-up (spawned processes import torch once each).", "",
              "| metric | files/s, 1 process | files/s, 2 worker processes |", "|---|---|---|"]

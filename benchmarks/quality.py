@@ -4,9 +4,10 @@ offline peer denoisers, all scored by denoiselab-evaluate on the very same files
     python benchmarks/quality.py --sweep outputs/bench/backbones_shared/sweep \
         [--extra NAME=CKPT ...] [--peers-venv ../.venv-peers] [--minutes 12]
 
-1. (without --sweep) trains every backbone with the default-model recipe and the reference loss for
-   the same wall-clock budget: `denoiselab-train -m model/net=<nets> experiment=default_model
-   loss=noise_mask trainer.max_time=<budget>` (--extra adds other checkpoints to the tables);
+1. (without --sweep) trains every backbone with the backbone-table recipe (the default-model recipe
+   with the reference loss and a constant lr) for the same wall-clock budget:
+   `denoiselab-train -m experiment=backbone_table model/net=<nets> trainer.max_time=<budget>`
+   (--extra adds other checkpoints to the tables);
 2. freezes the dev test set: each of the 55 `../shared/data/dev/clean` utterances mixed once with
    dev noise at an SNR cycling through -5/0/5/10/15 dB (seed 2024), written as noisy/clean wavs;
 3. runs the peers harness (`../shared/tools/peers/run_peers.py`, its own venv: see its README) on
@@ -71,7 +72,7 @@ def main() -> None:
     sweep = Path(args.sweep) if args.sweep else out / "sweep"
     if not args.sweep:
         m, s = int(args.minutes), int(round((args.minutes - int(args.minutes)) * 60))
-        cmd = [sys.executable, "-m", "denoiselab.train", "-m", f"model/net={args.nets}", *table_recipe(m, s),
+        cmd = [sys.executable, "-m", "denoiselab.cli.train", "-m", f"model/net={args.nets}", *table_recipe(m, s),
                f"hydra.sweep.dir={sweep}"]
         subprocess.run(cmd, check=True, env=env, cwd=ROOT)
     jobs = {j.name.split("_", 1)[1]: j for j in sorted(sweep.iterdir()) if (j / "checkpoints" / "last.ckpt").exists()}
@@ -85,7 +86,7 @@ def main() -> None:
 
     # 2. the frozen test set
     sys.path.insert(0, str(ROOT / "src"))
-    from denoiselab.evaluate import mixed_items, write_testset
+    from denoiselab.evaluation.evaluate import mixed_items, write_testset
 
     items = mixed_items(DATA / "dev" / "clean", DATA / "dev" / "noise", SNRS, SEED, max_files=args.max_files,
                         every_snr=False)
@@ -129,7 +130,7 @@ def main() -> None:
     kept = _reusable_rows(Path(args.reuse_eval), testset, ckpts) if args.reuse_eval else {}
     todo = {n: c for n, c in ckpts.items() if n not in kept}
     baselines = [b for b in ("noisy", "specsub", "wiener", "noisereduce") if b == "noisy" or b not in kept]
-    cmd = [sys.executable, "-m", "denoiselab.evaluate", f"ckpt=[{','.join(str(c) for c in todo.values())}]",
+    cmd = [sys.executable, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(str(c) for c in todo.values())}]",
            f"names=[{','.join(_q(n) for n in todo)}]", f"data.noisy={testset / 'noisy'}",
            f"data.clean={testset / 'clean'}", f"baselines=[{','.join(baselines)}]",
            f"metrics=[{','.join(METRICS)}]", "num_workers=2", f"hydra.run.dir={out / 'eval'}", "examples=2",
@@ -149,9 +150,8 @@ def main() -> None:
 
 
 def table_recipe(minutes: int, seconds: int) -> list[str]:
-    """The backbone table's recipe: the default-model recipe with the reference loss, equal budgets."""
-    return ["experiment=default_model", "loss=noise_mask", "model/scheduler=none", "trainer.max_steps=-1",
-            f"trainer.max_time=00:00:{minutes:02d}:{seconds:02d}", "callbacks.quality=null"]
+    """The backbone table's recipe (conf/experiment/backbone_table.yaml) at the chosen budget."""
+    return ["experiment=backbone_table", f"trainer.max_time=00:00:{minutes:02d}:{seconds:02d}"]
 
 
 def _reusable_rows(old: Path, testset: Path, ckpts: dict[str, Path]) -> dict[str, dict]:
@@ -163,8 +163,8 @@ def _reusable_rows(old: Path, testset: Path, ckpts: dict[str, Path]) -> dict[str
     if not all(_same_files(old / "testset" / d, testset / d) for d in ("noisy", "clean")):
         sys.exit(f"--reuse-eval {old}: its test set differs from this one")
     summary = old / "eval" / "summary.csv"
-    parsed = {o.key_or_group: o.value() for o in
-              OverridesParser.create().parse_overrides(list(OmegaConf.load(old / "eval" / ".hydra" / "overrides.yaml")))}
+    old_overrides = list(OmegaConf.load(old / "eval" / ".hydra" / "overrides.yaml"))
+    parsed = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(old_overrides)}
     old_ckpts = {n: _resolved(p) for n, p in zip(parsed.get("names", []), parsed.get("ckpt", []))}
     rows = {r["system"]: r for r in csv.DictReader(open(summary))}
     kept = {}
@@ -198,8 +198,10 @@ def _same_files(a: Path, b: Path) -> bool:
 
 
 def _best(job: Path) -> Path:
-    best = sorted((job / "checkpoints").glob("best*.ckpt"))
-    return best[-1] if best else job / "checkpoints" / "last.ckpt"
+    """The monitored-best checkpoint (as train, demo and compare pick it), else last.ckpt."""
+    from denoiselab.core.checkpoints import best_checkpoint
+
+    return best_checkpoint(job) or job / "checkpoints" / "last.ckpt"
 
 
 def _q(name: str) -> str:
@@ -217,7 +219,8 @@ def _facts(ckpt: Path) -> dict:
     import numpy as np
     import torch
 
-    from denoiselab.inference import Enhancer, load_denoiser
+    from denoiselab.core.enhancer import Enhancer
+    from denoiselab.core.model_files import load_denoiser
 
     torch.set_num_threads(1)
     den = load_denoiser(ckpt)
@@ -252,7 +255,8 @@ def _table(names: list[str], rows: dict, facts: dict, extra: bool) -> list[str]:
             continue
         r, f = rows[n], facts.get(n, {})
         line = (f"| {n} | {_cell(r, 'pesq_wb', '.3f')} | {_cell(r, 'estoi', '.3f')} | {_cell(r, 'si_sdr', '.2f')} | "
-                f"{_cell(r, 'dnsmos_ovrl', '.3f')} | {_cell(r, 'd_pesq_wb', '+.3f')} | {_cell(r, 'd_si_sdr', '+.2f')} |")
+                f"{_cell(r, 'dnsmos_ovrl', '.3f')} | {_cell(r, 'd_pesq_wb', '+.3f')} | "
+                f"{_cell(r, 'd_si_sdr', '+.2f')} |")
         if extra:
             line += (f" {format(f['params'], ',') if 'params' in f else '–'} | "
                      f"{format(f['rtf'], '.4f') if not math.isnan(f.get('rtf', math.nan)) else '–'} | "

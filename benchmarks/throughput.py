@@ -45,10 +45,11 @@ class StepTimer(L.Callback):
 
 
 def measure(net: str, data: Path, steps: int, batch: int, workers: int, cache: Path) -> dict:
-    from denoiselab.data.datamodule import MixtureDataModule
-    from denoiselab.losses import NoiseMaskLoss
-    from denoiselab.model.module import DenoiseModule
     from omegaconf import OmegaConf
+
+    from denoiselab.training.data.datamodule import MixtureDataModule
+    from denoiselab.training.losses import NoiseMaskLoss
+    from denoiselab.training.module import DenoiseModule
 
     net_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / "net" / f"{net}.yaml"))
     net_cfg.pop("_target_"), net_cfg.pop("_partial_")
@@ -72,7 +73,7 @@ def cache_timing(data: Path, cache: Path) -> tuple[float, float, float]:
     """Seconds to load the training corpus: decode + resample (no cache), first cached pass, warm cache."""
     import shutil
 
-    from denoiselab.data.sources import AudioCache, load_tracks
+    from denoiselab.core.sources import AudioCache, load_tracks
 
     roots = [data / "train" / "clean", data / "train" / "noise"]
     tmp = cache / "bench_cache_probe"

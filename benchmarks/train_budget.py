@@ -21,9 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
 #: Training recipe shared by every budgeted run (so backbones are compared on equal terms).
-RECIPE = ["data.clip_seconds=4.0", "data.batch_size=8", "data.num_workers=2", "data.mix.mode=snr",
-          "data.mix.snr_db=[-5,15]", "data.max_val_items=64", "model.frontend.hop_length=256",
-          "model.optimizer.lr=2e-3", "trainer.max_epochs=1000", "callbacks.quality.every_n_epochs=1000"]
+RECIPE = ["experiment=unet_budget"]
 EVAL_SNRS = "[-5,0,5,10,15]"
 
 
@@ -41,9 +39,7 @@ def main() -> None:
     out = Path(args.out or ROOT / "outputs" / "bench" / f"{args.net}_{args.minutes:g}min_{time.strftime('%m%d-%H%M')}")
     minutes = int(args.minutes)
     seconds = int(round((args.minutes - minutes) * 60))
-    train_cmd = [sys.executable, "-m", "denoiselab.train", f"model/net={args.net}",
-                 f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={DATA / 'train' / 'noise'}",
-                 f"data.val_clean={DATA / 'dev' / 'clean'}", f"data.val_noise={DATA / 'dev' / 'noise'}",
+    train_cmd = [sys.executable, "-m", "denoiselab.cli.train", f"model/net={args.net}", f"shared_data={DATA}",
                  *RECIPE, f"trainer.max_time=00:00:{minutes:02d}:{seconds:02d}", f"hydra.run.dir={out / 'train'}",
                  *args.overrides]
     env = {**os.environ, "WANDB_MODE": "offline"}
@@ -51,7 +47,7 @@ def main() -> None:
     subprocess.run(train_cmd, check=True, env=env, cwd=ROOT)
     train_s = time.time() - t0
     ckpt = out / "train" / "checkpoints" / "last.ckpt"
-    eval_cmd = [sys.executable, "-m", "denoiselab.evaluate", f"ckpt=[{ckpt}]", f"names=[{args.net}]",
+    eval_cmd = [sys.executable, "-m", "denoiselab.cli.evaluate", f"ckpt=[{ckpt}]", f"names=[{args.net}]",
                 f"data.clean={DATA / 'dev' / 'clean'}", f"data.noise={DATA / 'dev' / 'noise'}",
                 f"data.snrs={EVAL_SNRS}", "data.seed=2024", f"metrics={args.eval_metrics}",
                 f"hydra.run.dir={out / 'eval'}", "examples=2"]

@@ -77,10 +77,10 @@ def cache_dir(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_ckpt(corpus, tmp_path_factory) -> Path:
     """A few steps of a tiny U-Net: a real denoiselab-train checkpoint for inference tests."""
-    from hydra_helpers import TINY_NET, compose_train, corpus_overrides
+    from denoiselab.training.instantiate import close_loggers
+    from denoiselab.training.train import run
 
-    from denoiselab.train import run
-    from denoiselab.utils.instantiate import close_loggers
+    from hydra_helpers import TINY_NET, compose_train, corpus_overrides
 
     out = tmp_path_factory.mktemp("tiny_run")
     cfg = compose_train(["experiment=tiny", *TINY_NET["unet"], *corpus_overrides(corpus, out / "cache"),

@@ -9,7 +9,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from denoiselab.config import CONFIG_DIR
+from denoiselab.cli.config import CONFIG_DIR
 
 TINY_NET = {"unet": ["model.net.base_channels=4", "model.net.depth=2"],
             "resnet": ["model.net.channels=16", "model.net.blocks=2"],

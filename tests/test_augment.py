@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-
-from denoiselab.data.augment import KEYS, DeviceAugment
-from denoiselab.data.datamodule import MixtureDataModule
-from denoiselab.data.datasets import collate
-from denoiselab.data.mixing import Mixer
 from tests.hydra_helpers import compose_train, corpus_overrides
+
+from denoiselab.training.data.augment import KEYS, DeviceAugment
+from denoiselab.training.data.datamodule import MixtureDataModule
+from denoiselab.training.data.datasets import collate
+from denoiselab.training.data.mixing import Mixer
 
 SR = 16000
 OFF = dict(p_lowpass=0.0, p_highpass=0.0, p_eq=0.0, p_level=0.0, p_clip=0.0)

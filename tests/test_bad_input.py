@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from denoiselab.enhance import main as enhance_main
-from denoiselab.train import run
+from denoiselab.cli.enhance import main as enhance_main
+from denoiselab.training.train import run
 
 from hydra_helpers import compose_train, corpus_overrides
 
@@ -43,7 +43,7 @@ def test_bad_config_fails_before_any_work_naming_the_key(corpus, cache_dir, tmp_
 
 
 def test_unknown_backbone_is_one_clear_line_with_the_allowed_values(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "denoiselab.train", "model/net=transformer9000",
+    proc = subprocess.run([sys.executable, "-m", "denoiselab.cli.train", "model/net=transformer9000",
                            f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120,
                           env=USER_ENV)
     assert proc.returncode != 0
@@ -52,7 +52,7 @@ def test_unknown_backbone_is_one_clear_line_with_the_allowed_values(tmp_path):
 
 
 def test_missing_data_folder_on_the_cli_is_reported_without_a_torch_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "denoiselab.train", "data.clean=/nope", "data.noise=/nope2",
+    proc = subprocess.run([sys.executable, "-m", "denoiselab.cli.train", "data.clean=/nope", "data.noise=/nope2",
                            f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120,
                           env=USER_ENV)
     assert proc.returncode != 0 and "data.clean: no such file or folder: /nope" in proc.stderr
@@ -134,7 +134,7 @@ def test_unwritable_or_full_output_dir_fails_before_training(corpus, cache_dir, 
     cfg = compose_train(["experiment=tiny", *corpus_overrides(corpus, cache_dir)], blocker / "run")
     with pytest.raises(RuntimeError, match="is not writable"):
         run(cfg)
-    import denoiselab.train as train_mod
+    import denoiselab.training.train as train_mod
 
     monkeypatch.setattr(train_mod, "_free_mb", lambda path: 12.0)
     cfg = compose_train(["experiment=tiny", *corpus_overrides(corpus, cache_dir)], tmp_path / "run")
@@ -155,7 +155,7 @@ def test_a_malicious_model_file_cannot_run_code(tmp_path):
 
     import torch
 
-    from denoiselab.inference import load_denoiser
+    from denoiselab.core.model_files import load_denoiser
 
     marker = "/tmp/denoiselab_pwned_marker"
     if os.path.exists(marker):

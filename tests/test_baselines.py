@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from denoiselab import baselines as B, metrics as M
+from denoiselab.evaluation import baselines as B
+from denoiselab.evaluation import metrics as M
 
 from conftest import speechlike
 

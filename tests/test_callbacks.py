@@ -1,11 +1,11 @@
-import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from denoiselab.train import run
-from denoiselab.utils.instantiate import close_loggers
+from denoiselab.training.instantiate import close_loggers
+from denoiselab.training.train import run
 
 from hydra_helpers import TINY_NET, compose_train, corpus_overrides
 
@@ -39,18 +39,38 @@ def test_quality_callback_logs_metrics_and_media_to_wandb_and_tensorboard(corpus
     assert b"val/pesq_wb" in history
 
 
-def test_compare_ranks_the_jobs_of_a_multirun(corpus, cache_dir, tmp_path):
-    sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "denoiselab.train", "-m", "model/net=unet,resnet", "experiment=tiny",
-           "trainer.max_steps=3", *TINY_NET["unet"][:0], *corpus_overrides(corpus, cache_dir),
-           f"hydra.sweep.dir={sweep}", "callbacks.quality=null"]
-    assert subprocess.run(cmd, capture_output=True, timeout=600).returncode == 0
-    from denoiselab.compare import main
-
-    assert main([str(sweep)]) == 0
+@pytest.mark.slow
+def test_compare_ranks_a_wandb_multirun_by_each_jobs_recorded_best(corpus, cache_dir, tmp_path):
+    """The README's own example: a logger=wandb sweep (no CSV logs), then denoiselab-compare. The ranking
+    must follow each job's monitored best as its checkpoint callback recorded it (an independent source),
+    show steps and parameters, and list a job without metrics last, saying so."""
     import csv
+    import os
 
+    from denoiselab.cli.compare import main
+    from denoiselab.core.checkpoints import load_checkpoint, monitored_states
+
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    cmd = [sys.executable, "-m", "denoiselab.cli.train", "-m", "model/net=unet,resnet,lstm", "experiment=tiny",
+           "logger=wandb", "trainer.max_steps=3", *corpus_overrides(corpus, cache_dir), f"hydra.sweep.dir={sweep}",
+           "callbacks.quality=null"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not list(sweep.glob("*/csv"))  # no CSV logs to fall back on
+    (sweep / "3_broken" / ".hydra").mkdir(parents=True)  # a job that died before validating
+    assert main([str(sweep)]) == 0
     rows = list(csv.DictReader(open(sweep / "compare.csv")))
-    assert [r["rank"] for r in rows] == ["1", "2"] and {r["job"] for r in rows} == {"0_unet", "1_resnet"}
-    assert float(rows[0]["val/si_sdr"]) >= float(rows[1]["val/si_sdr"])
-    assert (sweep / "compare.png").stat().st_size > 5000 and "| rank |" in (sweep / "compare.md").read_text()
+    recorded = {}
+    for job in ("0_unet", "1_resnet", "2_lstm"):
+        state = monitored_states(load_checkpoint(sweep / job / "checkpoints" / "last.ckpt"))[0]
+        recorded[job] = float(state["best_model_score"])
+    expected = sorted(recorded, key=lambda j: -recorded[j])
+    assert [r["job"] for r in rows] == [*expected, "3_broken"]
+    for r in rows[:3]:
+        assert float(r["val/si_sdr"]) == pytest.approx(recorded[r["job"]], abs=1e-4)
+        assert r["steps"] == "3" and int(float(r["params"])) > 0 and float(r["minutes"]) > 0
+        assert r["best_checkpoint"].endswith(".ckpt") and Path(r["best_checkpoint"]).is_file()
+    assert rows[3]["rank"] == "–" and "no metrics" in rows[3]["note"]
+    md = (sweep / "compare.md").read_text()
+    assert "| rank |" in md and "steps" in md and "3_broken: no metrics" in md

@@ -5,8 +5,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from denoiselab.data.datamodule import MixtureDataModule, PairedDataModule
-from denoiselab.data.sources import AudioCache, load_tracks
+from denoiselab.core.sources import AudioCache, load_tracks
+from denoiselab.training.data.datamodule import MixtureDataModule, PairedDataModule
 
 from conftest import speechlike
 
@@ -56,7 +56,7 @@ def test_cache_decodes_once_and_is_reused(tmp_path, cache_dir, monkeypatch):
     sf.write(tmp_path / "a.wav", speechlike(1.0, 22050, np.random.default_rng(2)), 22050)
     cache = AudioCache(cache_dir, 16000)
     first = np.array(cache.load(tmp_path / "a.wav"))
-    import denoiselab.audio as audio_mod
+    import denoiselab.core.audio as audio_mod
 
     def boom(*a, **k):
         raise AssertionError("decoded again")
@@ -81,7 +81,8 @@ def test_list_files_and_split_by_file(corpus, tmp_path, cache_dir):
 
 def test_paired_mode(tmp_path, cache_dir):
     rng = np.random.default_rng(3)
-    (tmp_path / "noisy").mkdir(); (tmp_path / "clean").mkdir()
+    (tmp_path / "noisy").mkdir()
+    (tmp_path / "clean").mkdir()
     for i in range(4):
         c = speechlike(1.5, 16000, rng)
         sf.write(tmp_path / "clean" / f"p{i}.wav", c, 16000)

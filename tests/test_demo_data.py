@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from denoiselab.data.demo import NOISE_TYPES, generate, sentences
+from denoiselab.training.data.demo_corpus import NOISE_TYPES, generate, sentences
 
 pytest.importorskip("espeakng_loader")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from denoiselab.enhance import main
+from denoiselab.cli.enhance import main
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -81,7 +81,7 @@ def test_killed_run_leaves_no_partial_file_under_the_final_name(tiny_ckpt, tmp_p
     long = tmp_path / "long.wav"
     sf.write(long, np.random.default_rng(0).standard_normal(16000 * 120).astype(np.float32) * 0.1, 16000)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "denoiselab.enhance", str(long), "--ckpt", str(tiny_ckpt),
+    proc = subprocess.Popen([sys.executable, "-m", "denoiselab.cli.enhance", str(long), "--ckpt", str(tiny_ckpt),
                              "--out", str(out), "--chunk-seconds", "1", "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = out / ".long.wav.denoiselab-partial"
@@ -89,6 +89,11 @@ def test_killed_run_leaves_no_partial_file_under_the_final_name(tiny_ckpt, tmp_p
     while not partial.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert partial.exists(), "enhancement never started writing"
+    assert proc.poll() is None, "the run ended before it could be killed: nothing was tested"
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "long.wav").exists()
+    assert proc.wait() == -signal.SIGKILL
+    assert not (out / "long.wav").exists()  # killed mid-write: nothing under the final name
+    assert partial.exists()  # ...and the kill really hit a half-written file
+    # a rerun completes the file and leaves no partial behind
+    assert main([str(long), "--ckpt", str(tiny_ckpt), "--out", str(out), "--quiet"]) == 0
+    assert sf.info(out / "long.wav").frames == 16000 * 120 and not partial.exists()

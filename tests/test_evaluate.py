@@ -3,7 +3,7 @@ import csv
 import matplotlib.image as mpimg
 import pytest
 
-from denoiselab.evaluate import run
+from denoiselab.cli.evaluate import run
 
 from hydra_helpers import compose_train
 
@@ -15,7 +15,8 @@ def test_evaluate_writes_tables_and_plots(tiny_ckpt, corpus, tmp_path, mode):
         import numpy as np
         import soundfile as sf
 
-        (tmp_path / "noisy").mkdir(); (tmp_path / "clean").mkdir()
+        (tmp_path / "noisy").mkdir()
+        (tmp_path / "clean").mkdir()
         rng = np.random.default_rng(0)
         for p in sorted(corpus["val_clean"].glob("*.wav")):
             c, sr = sf.read(p, dtype="float32")
@@ -49,7 +50,7 @@ def test_saved_testset_and_processed_folders_score_other_tools_on_the_same_files
     import numpy as np
     import soundfile as sf
 
-    from denoiselab import audio
+    from denoiselab.core import audio
 
     first = tmp_path / "first"
     cfg = compose_train([f"data.clean={corpus['val_clean']}", f"data.noise={corpus['val_noise']}",

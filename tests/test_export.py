@@ -1,22 +1,70 @@
+"""Exported files (ONNX, TorchScript, inference files) reproduce the PyTorch model at the lengths users
+give them: off the pooling grid, very short, batch > 1, through the whole enhance path."""
+
 import pytest
 import torch
 
-from denoiselab.export import main
-from denoiselab.inference import load_denoiser
+from denoiselab.cli.export import main
+from denoiselab.core.denoiser import Denoiser
+from denoiselab.core.model_files import ExportError, export_onnx, export_torchscript, load_denoiser
 
 onnx = pytest.importorskip("onnxruntime")
 
+SMALL = {"unet": {"base_channels": 4}, "dpunet": {"base_channels": 4, "hidden_size": 16},
+         "resnet": {"channels": 32, "blocks": 3}, "lstm": {"hidden_size": 32}, "crn": {"channels": [8, 16]},
+         "dpcrn": {"channels": [8, 16], "hidden_size": 16},
+         "conformer": {"dim": 32, "num_heads": 2, "num_layers": 1, "kernel_size": 3}}
 
-def test_onnx_export_matches_pytorch_and_runs_enhance(tiny_ckpt, tmp_path, capsys):
+
+def _model(name: str) -> Denoiser:
+    torch.manual_seed(0)
+    den = Denoiser(net={"name": name, "kwargs": SMALL[name]}, frontend={"n_fft": 512, "hop_length": 128})
+    for m in den.modules():  # non-trivial BatchNorm statistics, as after training
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    return den.eval()
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_export_reproduces_pytorch_at_lengths_off_the_grid(tmp_path, name, fmt):
+    den = _model(name)
+    path = tmp_path / f"m.{fmt}"
+    if fmt == "onnx" and name == "conformer":
+        # torch's MultiheadAttention traces the export length into its reshapes: refused, nothing written
+        with pytest.raises(ExportError, match="does not run at 7 frames"):
+            export_onnx(den, path)
+        assert not path.exists() and not list(tmp_path.iterdir())
+        return
+    _, diff = (export_onnx if fmt == "onnx" else export_torchscript)(den, path)
+    assert diff < 1e-4
+    if fmt == "onnx":  # through the whole enhance path: STFT, mask in onnxruntime, iSTFT; odd lengths
+        again = load_denoiser(path)
+        for n in (24007, 1234, 513):
+            x = torch.randn(2, n, generator=torch.Generator().manual_seed(n)) * 0.1
+            assert (den.enhance(x) - again.enhance(x)).abs().max() < 1e-4, n
+
+
+def test_onnx_cli_on_a_trained_checkpoint(tiny_ckpt, tmp_path, capsys):
     out = tmp_path / "model.onnx"
     assert main(["--ckpt", str(tiny_ckpt), "--out", str(out), "--format", "onnx"]) == 0
-    diff = float(capsys.readouterr().out.split("max |mask diff| = ")[1].split()[0])
-    assert diff < 1e-4
-    torch_model, onnx_model = load_denoiser(tiny_ckpt), load_denoiser(out)
-    x = torch.randn(1, 24000) * 0.1
-    assert (torch_model.enhance(x) - onnx_model.enhance(x)).abs().max() < 1e-4
-    # exporting must not flip the in-memory model into training mode
-    assert not torch_model.training
+    printed = capsys.readouterr()
+    assert float(printed.out.split("max |mask diff| = ")[1].split()[0]) < 1e-4
+    assert "Warning" not in printed.err  # the exporter's own notes are not the user's business
+    torch_model = load_denoiser(tiny_ckpt)
+    assert not torch_model.training  # exporting must not flip the in-memory model into training mode
+    x = torch.randn(1, 24011) * 0.1
+    assert (torch_model.enhance(x) - load_denoiser(out).enhance(x)).abs().max() < 1e-4
+
+
+def test_conformer_onnx_export_is_refused_on_the_cli_and_nothing_is_written(tmp_path, caplog):
+    from denoiselab.core.model_files import save_inference
+
+    src = save_inference(_model("conformer"), tmp_path / "conformer.pt")
+    out = tmp_path / "conformer.onnx"
+    assert main(["--ckpt", str(src), "--out", str(out), "--format", "onnx"]) == 1
+    assert "use --format torchscript" in caplog.text and not out.exists()
 
 
 def test_torchscript_and_inference_formats(tiny_ckpt, tmp_path, capsys):

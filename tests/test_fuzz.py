@@ -1,17 +1,16 @@
 """Property-based checks of audio loading and mixing on random shapes, rates and values."""
 
-import math
 
 import numpy as np
-import pytest
 import soundfile as sf
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from denoiselab import audio
-from denoiselab.data.datasets import collate, crop_or_pad, loop_crop
-from denoiselab.data.mixing import Mixer
+from denoiselab.core import audio
+from denoiselab.core.mixing import crop_or_pad, loop_crop
+from denoiselab.training.data.datasets import collate
+from denoiselab.training.data.mixing import Mixer
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -61,7 +60,8 @@ def test_mixing_never_produces_nan(batch, length, k, mode, silent_noise, silent_
     for _ in range(batch):
         p = mixer.draw(rng)
         clean = np.zeros(length, np.float32) if silent_clean else rng.standard_normal(length).astype(np.float32) * scale
-        noise = np.zeros((k, length), np.float32) if silent_noise else rng.standard_normal((k, length)).astype(np.float32) * scale
+        noise = (np.zeros((k, length), np.float32) if silent_noise
+                 else rng.standard_normal((k, length)).astype(np.float32) * scale)
         items.append({"clean": torch.from_numpy(clean), "noise": torch.from_numpy(noise),
                       "clean_gain": torch.tensor(p["clean_gain"]), "noise_gain": torch.from_numpy(p["noise_gain"]),
                       "snr_db": torch.tensor(p["snr_db"])})

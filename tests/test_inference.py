@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
-from denoiselab.inference import Enhancer, load_denoiser, load_model, save_inference
-from denoiselab.model.denoiser import Denoiser
+from denoiselab.core.denoiser import Denoiser
+from denoiselab.core.enhancer import Enhancer, load_model
+from denoiselab.core.model_files import load_denoiser, save_inference
 
 
 def _random_bn(d: Denoiser) -> Denoiser:
@@ -16,18 +16,47 @@ def _random_bn(d: Denoiser) -> Denoiser:
     return d.eval()
 
 
-@pytest.mark.parametrize("name,kwargs", [("unet", {"base_channels": 4}), ("resnet", {"channels": 32, "blocks": 4})])
+@pytest.mark.parametrize("name,hop", [("unet", 128), ("unet", 256), ("resnet", 128)])
 @pytest.mark.parametrize("rate", [16000, 44100])
-def test_chunked_output_equals_whole_file_output(name, kwargs, rate):
+def test_chunked_output_equals_whole_file_output(name, hop, rate):
+    """The README's promise, as a user meets it: default backbone sizes, the enhancer's default context
+    (the receptive field: 2 s for the U-Net at hop 256, more than the old fixed 1.5 s), a length off
+    every grid, and the whole signal compared, the padded final chunk included."""
     torch.manual_seed(0)
-    den = _random_bn(Denoiser(net={"name": name, "kwargs": kwargs}, frontend={"n_fft": 512, "hop_length": 128}))
-    x = np.random.default_rng(0).standard_normal((1, rate * 9)).astype(np.float32) * 0.1
+    den = _random_bn(Denoiser(net={"name": name, "kwargs": {}}, frontend={"n_fft": 512, "hop_length": hop}))
+    x = np.random.default_rng(0).standard_normal((1, int(rate * 9.37) + 3)).astype(np.float32) * 0.1
     whole = Enhancer(den, chunk_seconds=60).enhance(x, rate)
-    edge = rate // 2
-    for chunk in (1.0, 2.0, 3.7):
-        chunked = Enhancer(den, chunk_seconds=chunk, context_seconds=1.5).enhance(x, rate)
+    for chunk in (1.0, 3.7):
+        enhancer = Enhancer(den, chunk_seconds=chunk)
+        assert enhancer.exact_chunking and enhancer.context_seconds * rate >= den.receptive_field_samples
+        chunked = enhancer.enhance(x, rate)
         assert chunked.shape == x.shape
-        assert np.abs(chunked - whole)[:, edge:-edge].max() < 1e-4, chunk
+        assert np.abs(chunked - whole).max() < 1e-4, chunk
+
+
+def test_receptive_field_bounds_the_dependence_of_the_output():
+    """Changing the input beyond the stated receptive field leaves an output frame untouched (so the
+    context the enhancer picks is enough); changing it inside does not."""
+    torch.manual_seed(0)
+    for name in ("unet", "resnet"):
+        den = _random_bn(Denoiser(net={"name": name, "kwargs": {}}, frontend={"n_fft": 512, "hop_length": 256}))
+        field = den.receptive_field_samples
+        x = torch.randn(1, 16000 * 12) * 0.1
+        centre = x.shape[-1] // 2
+        y = den.enhance(x)
+        far, near = x.clone(), x.clone()
+        far[..., centre + field + 512:] = 0.0
+        near[..., centre + 256: centre + 2048] = 0.0
+        assert torch.equal(den.enhance(far)[..., centre], y[..., centre]), name
+        assert not torch.equal(den.enhance(near)[..., centre - 64: centre + 64], y[..., centre - 64: centre + 64])
+
+
+def test_a_context_shorter_than_the_receptive_field_is_warned_and_recurrent_nets_are_approximate():
+    den = Denoiser(net={"name": "unet", "kwargs": {}}, frontend={"n_fft": 512, "hop_length": 256})
+    with pytest.warns(UserWarning, match="shorter than the receptive field"):
+        assert not Enhancer(den, context_seconds=0.5).exact_chunking
+    dp = Denoiser(net={"name": "dpunet", "kwargs": {}}, frontend={"n_fft": 512, "hop_length": 256})
+    assert dp.receptive_field_samples is None and not Enhancer(dp).exact_chunking
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])

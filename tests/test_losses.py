@@ -1,8 +1,14 @@
 import pytest
 import torch
 
-from denoiselab.losses import (CleanMaskLoss, MultiResolutionSTFTLoss, NoiseMaskLoss, SISDRLoss, WeightedSum,
-                               si_sdr)
+from denoiselab.training.losses import (
+    CleanMaskLoss,
+    MultiResolutionSTFTLoss,
+    NoiseMaskLoss,
+    SISDRLoss,
+    WeightedSum,
+    si_sdr,
+)
 
 
 def test_noise_mask_loss_is_half_mean_squared_error():
@@ -48,7 +54,7 @@ def test_waveform_losses_and_weighted_sum():
 
 
 def test_compressed_magnitude_loss_weighs_quiet_bins_like_loud_ones():
-    from denoiselab.losses import CompressedMagnitudeLoss
+    from denoiselab.training.losses import CompressedMagnitudeLoss
 
     clean = torch.tensor([[[10.0], [0.01]]])  # one loud, one quiet bin
     noisy = clean * 2

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from denoiselab import metrics as M
+from denoiselab.evaluation import metrics as M
 
 from conftest import SHARED_DATA, speechlike
 
@@ -48,7 +48,7 @@ def test_unscorable_file_gives_nan_not_an_exception(caplog):
 
 
 def test_other_rates_are_resampled_and_recorded(speech):
-    from denoiselab.audio import resample
+    from denoiselab.core.audio import resample
 
     x48 = resample(speech, 16000, 48000)
     s = M.score(x48, 48000, x48, ["pesq_wb"])

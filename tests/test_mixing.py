@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from denoiselab.data.datamodule import MixtureDataModule
-from denoiselab.data.datasets import EpochSampler, collate
-from denoiselab.data.mixing import Mixer
+from denoiselab.training.data.datamodule import MixtureDataModule
+from denoiselab.training.data.datasets import EpochSampler, collate
+from denoiselab.training.data.mixing import Mixer
 
 
 def _batch(mixer: Mixer, n: int = 16, length: int = 4000, seed: int = 0) -> dict:
@@ -13,7 +13,8 @@ def _batch(mixer: Mixer, n: int = 16, length: int = 4000, seed: int = 0) -> dict
     for _ in range(n):
         p = mixer.draw(rng)
         items.append({"clean": torch.from_numpy(rng.standard_normal(length).astype(np.float32) * 0.1),
-                      "noise": torch.from_numpy(rng.standard_normal((mixer.noises_per_mixture, length)).astype(np.float32) * 0.1),
+                      "noise": torch.from_numpy(
+                          rng.standard_normal((mixer.noises_per_mixture, length)).astype(np.float32) * 0.1),
                       "clean_gain": torch.tensor(p["clean_gain"]), "noise_gain": torch.from_numpy(p["noise_gain"]),
                       "snr_db": torch.tensor(p["snr_db"])})
     return collate(items)

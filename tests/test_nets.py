@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from denoiselab.model.denoiser import Denoiser
-from denoiselab.nets import NETS, build_net
+from denoiselab.core.denoiser import Denoiser
+from denoiselab.core.nets import NETS, build_net
 
 TINY = {"unet": {"base_channels": 4, "depth": 2}, "resnet": {"channels": 16, "blocks": 2},
         "lstm": {"hidden_size": 16, "num_layers": 1}, "crn": {"channels": [4, 8], "hidden_size": 16},

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from denoiselab.data.datamodule import MixtureDataModule
-from denoiselab.prepare import clip_starts, main, prepare
+from denoiselab.cli.prepare import main
+from denoiselab.training.data.datamodule import MixtureDataModule
+from denoiselab.training.prepare import clip_starts, prepare
 
 from conftest import noise_signal, speechlike
 
@@ -14,7 +15,8 @@ from conftest import noise_signal, speechlike
 def long_sources(tmp_path):
     rng = np.random.default_rng(0)
     c, n = tmp_path / "src_clean", tmp_path / "src_noise"
-    c.mkdir(); n.mkdir()
+    c.mkdir()
+    n.mkdir()
     sf.write(c / "a44k.flac", np.stack([speechlike(12.0, 44100, rng)] * 2, 1), 44100)  # stereo 44.1 kHz
     sf.write(c / "b48k.wav", speechlike(11.0, 48000, rng), 48000)
     sf.write(c / "c8k.wav", speechlike(10.5, 8000, rng), 8000)

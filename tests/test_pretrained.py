@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from denoiselab import metrics as M
-from denoiselab.inference import DEFAULT_MODEL, load_model
+from denoiselab.core.enhancer import load_model
+from denoiselab.core.model_files import DEFAULT_MODEL
+from denoiselab.evaluation import metrics as M
 
 from conftest import SHARED_DATA
 
@@ -22,18 +23,20 @@ def _gain(model, noisy, clean, sr):
 def test_default_model_loads_without_a_path_and_is_small():
     assert DEFAULT_MODEL.stat().st_size < 2_000_000  # 1.3 MB: float16 weights (denoiselab-export --half)
     assert load_model().sample_rate == 16000
+    assert load_model("default").denoiser.spec() == load_model().denoiser.spec()
 
 
 def test_default_model_improves_a_synthetic_mixture():
-    from denoiselab.data.demo import make_noise, sentences, synthesize
-    from denoiselab.audio import resample
+    from denoiselab.core.audio import resample
+    from denoiselab.training.data.demo_corpus import make_noise, sentences, synthesize
 
     waves, rate = synthesize([(sentences(11)[0], "en-us", 160, 50, 0)])
     clean = 0.3 * resample(waves[0], rate, 16000)
     noise = make_noise("pink", clean.size / 16000 + 0.1, np.random.default_rng(0))[: clean.size]
     noise *= np.sqrt(np.mean(clean ** 2) / np.mean(noise ** 2) / 10 ** (5 / 10))
     d_pesq, d_sisdr = _gain(load_model(), clean + noise, clean, 16000)
-    assert d_pesq > 0.0 and d_sisdr > 1.0, (d_pesq, d_sisdr)  # out-of-domain: +0.03 PESQ, +1.9 dB measured
+    # measured with the shipped dpunet: +0.35 PESQ-WB, +6.6 dB SI-SDR; the margins catch a regression
+    assert d_pesq > 0.2 and d_sisdr > 4.0, (d_pesq, d_sisdr)
 
 
 @pytest.mark.realdata
@@ -46,4 +49,5 @@ def test_default_model_improves_real_voicebank_demand_pairs():
         clean, _ = sf.read(pairs / "clean" / noisy_path.name, dtype="float32")
         gains.append(_gain(load_model(), noisy, clean, sr))
     d_pesq, d_sisdr = np.mean(gains, axis=0)
-    assert d_pesq > 0.0 and d_sisdr > 0.0, gains
+    # measured with the shipped dpunet: +0.19 PESQ-WB, +1.33 dB SI-SDR on average over the 6 pairs
+    assert d_pesq > 0.1 and d_sisdr > 0.8, gains

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from denoiselab.model.spectral import SpectralFrontEnd
+from denoiselab.core.spectral import SpectralFrontEnd
 
 
 @pytest.mark.parametrize("n_fft,hop,window", [(512, 128, "hann"), (256, 64, "hann"), (400, 100, "hamming"),
@@ -37,7 +37,8 @@ def test_normalisation_statistics_freeze_and_travel_in_state_dict():
 
 
 @pytest.mark.parametrize("kwargs,match", [({"window": "kaiser"}, "window"), ({"compression": "cube"}, "compression"),
-                                          ({"hop_length": 0}, "positive"), ({"n_fft": 256, "win_length": 512}, "win_length")])
+                                          ({"hop_length": 0}, "positive"),
+                                          ({"n_fft": 256, "win_length": 512}, "win_length")])
 def test_bad_front_end_settings_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SpectralFrontEnd(**kwargs)

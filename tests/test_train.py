@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from denoiselab.config import CONFIG_DIR
-from denoiselab.losses import NoiseMaskLoss
-from denoiselab.model.module import CKPT_KEY, DenoiseModule
-from denoiselab.train import run
-from denoiselab.utils.checkpoints import load_checkpoint
-from denoiselab.utils.instantiate import close_loggers
+from denoiselab.cli.config import CONFIG_DIR
+from denoiselab.core.checkpoints import load_checkpoint
+from denoiselab.training.instantiate import close_loggers
+from denoiselab.training.losses import NoiseMaskLoss
+from denoiselab.training.module import CKPT_KEY, DenoiseModule
+from denoiselab.training.train import run
 
 from hydra_helpers import TINY_NET, compose_train, corpus_overrides
 
@@ -86,7 +86,8 @@ def test_checkpoints_load_with_weights_only_and_carry_the_model_description(corp
     _train(corpus, cache_dir, tmp_path / "run", ["trainer.max_steps=3"])
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     spec = ckpt[CKPT_KEY]["denoiser"]
-    assert spec["net"] == {"name": "unet", "kwargs": {"base_channels": 4, "depth": 2, "time_pool": True, "dropout": 0.0}}
+    kwargs = {"base_channels": 4, "depth": 2, "time_pool": True, "dropout": 0.0}
+    assert spec["net"] == {"name": "unet", "kwargs": kwargs}
     assert spec["sample_rate"] == 16000 and spec["frontend"]["n_fft"] == 256
 
 
@@ -103,17 +104,37 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous_good_one(corpus, c
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 
 
+def _declared(experiment: str) -> dict[str, str]:
+    """The config-group choices an experiment file (and the experiments it builds on) declares."""
+    import yaml
+
+    out: dict[str, str] = {}
+    for entry in yaml.safe_load((CONFIG_DIR / "experiment" / f"{experiment}.yaml").read_text()).get("defaults", []):
+        if isinstance(entry, str):
+            out = {**_declared(entry), **out}
+        else:
+            for key, value in entry.items():
+                out[key.removeprefix("override /")] = value
+    return out
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_survives_fast_dev_run(corpus, cache_dir, tmp_path, experiment):
     cfg = compose_train([f"experiment={experiment}", *corpus_overrides(corpus, cache_dir),
                          "trainer.fast_dev_run=true", "data.batch_size=2", "data.num_workers=0"], tmp_path / "run")
-    run(cfg)
+    choices = cfg.hydra.runtime.choices
+    for group, option in _declared(experiment).items():  # the recipe is what the file says it is
+        assert choices[group] == option, (group, choices[group], option)
+    metrics = run(cfg)
+    assert torch.isfinite(torch.tensor(metrics["val/loss"])) and torch.isfinite(torch.tensor(metrics["val/si_sdr"]))
+    assert (tmp_path / "run" / "metrics.jsonl").is_file()
 
 
+@pytest.mark.slow
 def test_multirun_over_backbones_gives_separate_dirs_and_wandb_runs(corpus, cache_dir, tmp_path):
     sweep = tmp_path / "sweep"
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    cmd = [sys.executable, "-m", "denoiselab.train", "-m", "model/net=unet,resnet,lstm", "experiment=tiny",
+    cmd = [sys.executable, "-m", "denoiselab.cli.train", "-m", "model/net=unet,resnet,lstm", "experiment=tiny",
            "logger=wandb", "trainer.max_steps=2", "data.max_val_items=4", *corpus_overrides(corpus, cache_dir),
            f"hydra.sweep.dir={sweep}"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -149,7 +170,7 @@ def test_every_experiment_works_with_every_backbone(corpus, cache_dir, tmp_path,
     """Experiments must not pin backbone-specific keys, or `-m model/net=...` sweeps break."""
     import hydra
 
-    from denoiselab.losses import NoiseMaskLoss
+    from denoiselab.training.losses import NoiseMaskLoss
 
     cfg = compose_train([f"experiment={experiment}", f"model/net={net}", *corpus_overrides(corpus, cache_dir)],
                         tmp_path / "run")
@@ -217,12 +238,39 @@ def test_last_checkpoint_holds_the_steps_after_the_last_validation(corpus, cache
     assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == 4
 
 
-def test_demo_picks_the_monitored_best_checkpoint_not_last(corpus, cache_dir, tmp_path):
-    from denoiselab.demo import _best
+def test_best_checkpoint_is_the_monitored_best_of_a_real_run_even_after_moving_it(corpus, cache_dir, tmp_path):
+    from denoiselab.core.checkpoints import best_checkpoint
 
     out = tmp_path / "run"
     _train(corpus, cache_dir, out, ["trainer.max_steps=6"])
-    bests = sorted((out / "checkpoints").glob("best*.ckpt"))
     state = next(s for s in load_checkpoint(out / "checkpoints" / "last.ckpt")["callbacks"].values()
                  if s.get("monitor") == "val/si_sdr")
-    assert _best(bests) == Path(state["best_model_path"]) and _best(bests).name.startswith("best")
+    best = best_checkpoint(out)
+    assert best == Path(state["best_model_path"]) and best.name.startswith("best")
+    moved = tmp_path / "moved"
+    out.rename(moved)  # the recorded absolute path is stale now: found by name
+    assert best_checkpoint(moved) == moved / "checkpoints" / best.name
+
+
+def _fake_ckpt(path: Path, step: int, current: float, best_path: str | None, mode: str = "max") -> None:
+    state = {"monitor": "val/si_sdr", "mode": mode, "best_k_models": {}, "current_score": torch.tensor(current),
+             "best_model_path": best_path or ""}
+    torch.save({"global_step": step, "state_dict": {}, "callbacks": {"ModelCheckpoint{'monitor': 'val/si_sdr'}": state,
+                                                                     "LastCheckpoint{}": {"monitor": None}}}, path)
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_best_checkpoint_prefers_the_recorded_best_over_the_newest(tmp_path, mode):
+    from denoiselab.core.checkpoints import best_checkpoint
+
+    d = tmp_path / "checkpoints"
+    d.mkdir()
+    good, bad = (9.0, 2.0) if mode == "max" else (2.0, 9.0)
+    _fake_ckpt(d / "best-a.ckpt", 10, good, None, mode)   # older, better
+    _fake_ckpt(d / "best-b.ckpt", 20, bad, None, mode)    # newer, worse
+    # without last.ckpt: the files' own scores decide
+    assert best_checkpoint(tmp_path) == d / "best-a.ckpt"
+    # last.ckpt (highest step) records the best by an absolute path from another machine
+    _fake_ckpt(d / "last.ckpt", 30, bad, "/elsewhere/run/checkpoints/best-a.ckpt", mode)
+    assert best_checkpoint(d) == d / "best-a.ckpt"
+    assert best_checkpoint(tmp_path / "nothing") is None

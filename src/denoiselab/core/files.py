@@ -1,0 +1,26 @@
+"""File-system helpers shared by every layer."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+
+def safe_filename(name: str) -> str:
+    """A name usable as one path component on every OS: letters, digits, '-', '_' and '.' kept,
+    anything else (spaces, slashes, quotes) becomes '_'; never empty, never '.' or '..'."""
+    out = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(name)).strip("_.")
+    return out or "unnamed"
+
+
+def sha1_of(path: str | Path, length: int = 12) -> str:
+    """Short content hash of a file (model files in reports and manifests)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:length]
+
+
+#: Per-run metrics file (JSON lines) that training writes whatever logger runs; compare reads it.
+RUN_METRICS = "metrics.jsonl"

@@ -1,0 +1,2 @@
+"""The evaluation layer: metrics, classic baselines, alignment, reports, test-set evaluation, device
+reports and sweep comparison. Imports ``core`` only (never ``training``)."""

@@ -1,0 +1,370 @@
+"""Score audio devices from their recordings, before and after denoising (the library behind
+``denoiselab-device``; Python: ``evaluate_devices(DIR, OUT, ckpt=...)``).
+
+DIR holds one folder per device with its recordings, optionally ``DIR/reference/`` with the
+reference (played) signals under the same file names, or a ``DIR/manifest.csv`` with columns
+``device,file,reference``. Each recording is aligned to its reference (GCC-PHAT), scored
+intrusively (PESQ, ESTOI, SI-SDR) and non-intrusively (DNSMOS, estimated SNR), denoised with the
+chosen model (the same streaming pipeline as denoiselab-enhance), and scored again. The report
+(per_recording.csv, per_device.csv, report.md, report.html, PNGs) gives per-device means with
+95 % confidence intervals, device ranks before and after, and whether denoising changed the ranking
+beyond what the intervals can resolve.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import logging
+import math
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from denoiselab import __version__
+from denoiselab.core import audio
+from denoiselab.core.files import safe_filename, sha1_of
+from denoiselab.core.progress import track
+from denoiselab.evaluation import metrics as M
+from denoiselab.evaluation import report
+from denoiselab.evaluation.alignment import AlignmentError, align, shift
+
+log = logging.getLogger(__name__)
+
+SCORE_RATE = 16000
+
+
+@dataclass
+class Recording:
+    device: str
+    path: Path
+    reference: Path | None
+
+
+def discover(devices_dir: str | Path) -> list[Recording]:
+    """Recordings per device from a folder layout or DIR/manifest.csv."""
+    root = Path(devices_dir).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"devices folder does not exist: {root}")
+    manifest = root / "manifest.csv"
+    recs: list[Recording] = []
+    if manifest.is_file():
+        with open(manifest, newline="") as fh:
+            for line, row in enumerate(csv.DictReader(fh), 2):
+                if not row.get("device") or not row.get("file"):
+                    raise ValueError(f"{manifest}:{line}: needs device and file columns")
+                ref = row.get("reference") or None
+                recs.append(Recording(row["device"], _resolve(root, row["file"]), _resolve(root, ref) if ref else None))
+        return recs
+    ref_dir = root / "reference"
+    refs = ({p.relative_to(ref_dir).with_suffix("").as_posix(): p for p in audio.find_audio(ref_dir)}
+            if ref_dir.is_dir() else {})
+    for dev in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "reference"):
+        for f in audio.find_audio(dev):
+            key = f.relative_to(dev).with_suffix("").as_posix()
+            recs.append(Recording(dev.name, f, refs.get(key)))
+    if not recs:
+        raise ValueError(f"no device recordings found in {root} (expected one folder per device)")
+    return recs
+
+
+def _resolve(root: Path, p: str) -> Path:
+    path = Path(p).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def estimate_snr(x: np.ndarray, sr: int, frame_ms: float = 20.0) -> float:
+    """Speech-activity based SNR estimate (dB): loud frames (top 30 % energy) vs quiet frames (bottom 20 %)."""
+    n = max(1, int(sr * frame_ms / 1000))
+    frames = x[: x.size // n * n].reshape(-1, n).astype(np.float64)
+    if frames.shape[0] < 5:
+        return math.nan
+    e = np.sort((frames ** 2).mean(1))
+    noise = e[: max(1, int(0.2 * e.size))].mean()
+    speech = e[-max(1, int(0.3 * e.size)):].mean()
+    return float(10 * np.log10(max(speech - noise, 1e-20) / max(noise, 1e-20)))
+
+
+def is_narrowband(x: np.ndarray, sr: int, threshold_db: float = -30.0) -> bool:
+    """True when almost no energy lies above 4 kHz (telephone-band device)."""
+    if sr <= 8000:
+        return True
+    spec = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+    f = np.fft.rfftfreq(x.size, 1 / sr)
+    hi, total = spec[f > 4000].sum(), spec.sum() + 1e-20
+    return bool(10 * np.log10(hi / total + 1e-20) < threshold_db)
+
+
+def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndarray], min_correlation: float,
+                    max_delay_s: float, dnsmos: bool) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray, int]]:
+    """(row of scores, (recording, denoised, rate)) - the signals are returned for the report's plots."""
+    row: dict[str, Any] = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
+                           "status": "ok", "note": ""}
+    x, sr = audio.read(rec.path)
+    x = audio.to_mono(x)
+    row["rate"], row["seconds"] = sr, round(x.size / sr, 3)
+    enhanced = np.asarray(denoise(x, sr), dtype=np.float32)
+    x16 = audio.resample(x, sr, SCORE_RATE)
+    e16 = audio.resample(enhanced, sr, SCORE_RATE)
+    row["snr_est"] = estimate_snr(x16, SCORE_RATE)
+    row["snr_est_after"] = estimate_snr(e16, SCORE_RATE)
+    if dnsmos:
+        for tag, sig in (("before", x16), ("after", e16)):
+            d = M.dnsmos(sig, SCORE_RATE)
+            for k in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"):
+                row[f"{k}_{tag}"] = d[k]
+    if rec.reference is None:
+        row["note"] = "no reference: non-intrusive scores only"
+        return row, (x, enhanced, sr)
+    ref, rsr = audio.read(rec.reference)
+    ref16 = audio.resample(audio.to_mono(ref), rsr, SCORE_RATE)
+    try:
+        al, x_al = align(x16, ref16, int(max_delay_s * SCORE_RATE), min_correlation)
+    except AlignmentError as err:
+        row.update(status="refused", note=str(err))
+        log.warning("%s: %s", rec.path, err)
+        return row, (x, enhanced, sr)
+    e_al = shift(e16, al.delay_samples, ref16.size)
+    row.update(delay_samples=round(al.delay * sr / SCORE_RATE, 2), delay_ms=round(1000 * al.delay / SCORE_RATE, 3),
+               correlation=round(al.correlation, 4), gain=round(al.gain, 4))
+    nb = is_narrowband(x16, SCORE_RATE)
+    row["band"] = "narrow" if nb else "wide"
+    metrics = ["pesq_wb", "estoi", "si_sdr"] + (["pesq_nb"] if nb else [])
+    for tag, sig in (("before", x_al), ("after", e_al)):
+        s = M.score(sig, SCORE_RATE, ref16, metrics)
+        for m in metrics:
+            row[f"{m}_{tag}"] = s[m]
+    return row, (x, enhanced, sr)
+
+
+# ---------------------------------------------------------------------- aggregation
+SCORES = ("pesq_wb", "pesq_nb", "estoi", "si_sdr", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "snr_est")
+
+
+def per_device(rows: list[dict]) -> list[dict]:
+    out = []
+    for dev in dict.fromkeys(r["device"] for r in rows):
+        mine = [r for r in rows if r["device"] == dev and r["status"] == "ok"]
+        row: dict[str, Any] = {"device": dev, "n": len(mine),
+                               "refused": sum(r["status"] == "refused" for r in rows if r["device"] == dev)}
+        for s in SCORES:
+            for tag in ("before", "after"):
+                key = f"{s}_{tag}" if s != "snr_est" else ("snr_est" if tag == "before" else "snr_est_after")
+                m, ci, _ = report.mean_ci(float(r[key]) for r in mine if key in r and r[key] != "")
+                row[f"{s}_{tag}"], row[f"{s}_{tag}_ci95"] = m, ci
+        out.append(row)
+    for s in SCORES:
+        for tag in ("before", "after"):
+            _rank(out, f"{s}_{tag}")
+    return out
+
+
+def _rank(rows: list[dict], key: str) -> None:
+    vals = [(r[key], i) for i, r in enumerate(rows) if not math.isnan(r[key])]
+    for rank, (_, i) in enumerate(sorted(vals, key=lambda t: -t[0]), 1):
+        rows[i][f"rank_{key}"] = rank
+    for r in rows:
+        r.setdefault(f"rank_{key}", "")
+
+
+def ranking_stability(devs: list[dict], score: str) -> dict[str, Any]:
+    """Does the device order by ``score`` change after denoising, and which differences are resolved?"""
+    b = [d for d in devs if not math.isnan(d[f"{score}_before"]) and not math.isnan(d[f"{score}_after"])]
+    before = [d["device"] for d in sorted(b, key=lambda d: -d[f"{score}_before"])]
+    after = [d["device"] for d in sorted(b, key=lambda d: -d[f"{score}_after"])]
+    pairs = []
+    for x, y in combinations(b, 2):
+        for tag in ("before", "after"):
+            diff = x[f"{score}_{tag}"] - y[f"{score}_{tag}"]
+            ci = math.hypot(_z(x[f"{score}_{tag}_ci95"]), _z(y[f"{score}_{tag}_ci95"]))
+            pairs.append({"pair": f"{x['device']} vs {y['device']}", "when": tag, "difference": diff, "ci95": ci,
+                          "resolved": bool(ci > 0 and abs(diff) > ci)})
+    return {"score": score, "before": before, "after": after, "changed": before != after,
+            "kendall_tau": _kendall(before, after), "pairs": pairs}
+
+
+def _z(v: float) -> float:
+    return 0.0 if v is None or math.isnan(v) else v
+
+
+def _kendall(a: list[str], b: list[str]) -> float:
+    if len(a) < 2:
+        return math.nan
+    pos = {d: i for i, d in enumerate(b)}
+    concordant = discordant = 0
+    for i, j in combinations(range(len(a)), 2):
+        if (pos[a[i]] - pos[a[j]]) * (i - j) > 0:
+            concordant += 1
+        else:
+            discordant += 1
+    return (concordant - discordant) / (concordant + discordant)
+
+
+# ---------------------------------------------------------------------- report
+def write_report(rows: list[dict], devs: list[dict], out: Path, settings: dict[str, Any],
+                 examples: dict[str, tuple[np.ndarray, np.ndarray, int]]) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    report.write_csv(out / "per_recording.csv", rows)
+    report.write_csv(out / "per_device.csv", devs)
+    have = [s for s in SCORES if any(not math.isnan(d[f"{s}_before"]) for d in devs)]
+    pngs: list[Path] = []
+    labels = [d["device"] for d in devs]
+    for s in have:
+        pngs.append(report.plot_bars(labels, [d[f"{s}_before"] for d in devs], [d[f"{s}_after"] for d in devs],
+                                     [d[f"{s}_before_ci95"] for d in devs], [d[f"{s}_after_ci95"] for d in devs],
+                                     s, out / f"device_{s}.png", f"{s} per device (mean, 95 % CI)"))
+    ok = [r for r in rows if r["status"] == "ok"]
+    main_score = next((s for s in ("pesq_wb", "dnsmos_ovrl") if s in have), None)
+    if main_score and ok:
+        pts = [(float(r["snr_est"]), float(r[f"{main_score}_before"]), r["device"]) for r in ok
+               if f"{main_score}_before" in r and not math.isnan(float(r["snr_est"]))]
+        if pts:
+            pngs.append(report.plot_scatter([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts],
+                                            "estimated SNR of the recording (dB)", f"{main_score} before denoising",
+                                            out / "score_vs_snr.png", f"{main_score} vs estimated SNR"))
+    for dev, (before, after, sr) in list(examples.items())[:3]:
+        pngs.append(report.plot_spectrograms({"recording": before, "denoised": after}, sr,
+                                             out / f"spectrogram_{safe_filename(dev)}.png", f"device {dev}"))
+    stab = [ranking_stability(devs, s) for s in have if s != "snr_est"]
+    md = _markdown(rows, devs, have, stab, settings, pngs)
+    (out / "report.md").write_text(md)
+    (out / "report.html").write_text(_html(md, pngs))
+    return {"md": out / "report.md", "html": out / "report.html"}
+
+
+def _markdown(rows, devs, have, stab, settings, pngs) -> str:
+    refused = [r for r in rows if r["status"] == "refused"]
+    no_ref = [r for r in rows if r["status"] == "ok" and not r["reference"]]
+    lines = ["# Device quality report", "",
+             f"{len(devs)} devices, {len(rows)} recordings ({len(refused)} refused, {len(no_ref)} without "
+             "reference).", "",
+             "## Settings (to reproduce)", ""]
+    lines += [f"- {k}: `{v}`" for k, v in settings.items()]
+    cols = ["device", "n"]
+    for s in have:
+        cols += [f"{s}_before", f"{s}_after"]
+    lines += ["", "## Per device (mean; 95 % CI in per_device.csv)", "", report.markdown_table(devs, cols)]
+    rank_cols = ["device"] + [f"rank_{s}_{t}" for s in have if s != "snr_est" for t in ("before", "after")]
+    lines += ["", "## Device ranks before / after denoising", "", report.markdown_table(devs, rank_cols)]
+    lines += ["", "## Ranking stability", ""]
+    for st in stab:
+        resolved_b = sum(p["resolved"] for p in st["pairs"] if p["when"] == "before")
+        resolved_a = sum(p["resolved"] for p in st["pairs"] if p["when"] == "after")
+        n_pairs = len(st["pairs"]) // 2
+        verdict = "CHANGED" if st["changed"] else "unchanged"
+        lines.append(f"- **{st['score']}**: ranking {verdict} by denoising (Kendall tau {st['kendall_tau']:.2f}); "
+                     f"before: {' > '.join(st['before'])}; after: {' > '.join(st['after'])}. Device differences "
+                     f"larger than their 95 % CI: {resolved_b}/{n_pairs} pairs before, {resolved_a}/{n_pairs} after.")
+    lines += ["", "A changed ranking whose differences are not resolved by the intervals means the devices are not "
+              "distinguishable on that score; a change with resolved differences means noise was distorting the "
+              "comparison.", ""]
+    if no_ref:
+        lines += ["## Recordings without a reference", "",
+                  "These got the non-intrusive scores only (DNSMOS, estimated SNR):", ""]
+        lines += [f"- {r['device']}: {Path(r['file']).name}" for r in no_ref] + [""]
+    if refused:
+        lines += ["## Refused recordings", ""]
+        lines += [f"- {r['device']}: {Path(r['file']).name}: {r['note']}" for r in refused] + [""]
+    lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in pngs]
+    return "\n".join(lines) + "\n"
+
+
+def _html(md: str, pngs: list[Path]) -> str:
+    """A self-contained HTML page: the markdown's tables rendered, PNGs embedded as data URIs."""
+    import html
+
+    body, table = [], []
+
+    def flush_table():
+        if not table:
+            return
+        rows = [r.strip("|").split("|") for r in table if not set(r.replace("|", "").strip()) <= set("-")]
+        head, *rest = rows
+        body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c.strip())}</th>" for c in head)
+                    + "</tr></thead><tbody>"
+                    + "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in rest)
+                    + "</tbody></table>")
+        table.clear()
+
+    images = {p.name: p for p in pngs}
+    for line in md.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush_table()
+        if line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("![") and "](" in line:
+            name = line.split("](")[1].rstrip(")")
+            if name in images:
+                data = base64.b64encode(images[name].read_bytes()).decode()
+                body.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
+        elif line.startswith("- "):
+            body.append(f"<li>{html.escape(line[2:]).replace('**', '')}</li>")
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    flush_table()
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+             "table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+             "img{max-width:100%;display:block;margin:1em 0}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Device quality report</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
+# ---------------------------------------------------------------------- entry points
+def build_denoiser(ckpt: str | None, baseline: str | None, accelerator: str, strength: float,
+                   atten_limit_db: float | None) -> tuple[Callable[[np.ndarray, int], np.ndarray], dict[str, Any]]:
+    if baseline:
+        from denoiselab.evaluation.baselines import get_baseline
+
+        return get_baseline(baseline), {"denoiser": f"baseline:{baseline}"}
+    from denoiselab.core.enhancer import Enhancer
+    from denoiselab.core.model_files import load_denoiser, resolve_model_path
+
+    path = resolve_model_path(ckpt)
+    den = load_denoiser(path)
+    enh = Enhancer(den, accelerator=accelerator, strength=strength, atten_limit_db=atten_limit_db)
+    info = {"denoiser": str(path), "model sha1": sha1_of(path),
+            "model": f"{den.net_name} {den.net_kwargs}", "model rate": den.sample_rate,
+            "STFT": f"{den.frontend.n_fft}/{den.frontend.hop_length} {den.frontend.config['window']}",
+            "strength": strength, "atten_limit_db": atten_limit_db}
+    return enh.enhance, info
+
+
+def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | None = None,
+                     baseline: str | None = None, accelerator: str = "cpu", strength: float = 1.0,
+                     atten_limit_db: float | None = None, min_correlation: float = 0.2, max_delay_s: float = 2.0,
+                     dnsmos: bool = True, denoise: Callable[[np.ndarray, int], np.ndarray] | None = None,
+                     ) -> tuple[list[dict], list[dict]]:
+    """Python API of denoiselab-device; returns (per-recording rows, per-device rows).
+
+    ``denoise`` (any f(wave, rate) -> wave) replaces ckpt/baseline, e.g. for a model of your own.
+    """
+    recs = discover(devices_dir)
+    if denoise is not None:
+        settings = {"denoiser": getattr(denoise, "__name__", repr(denoise))}
+    else:
+        denoise, settings = build_denoiser(ckpt, baseline, accelerator, strength, atten_limit_db)
+    dnsmos = dnsmos and M.dnsmos_available()
+    settings.update({"denoiselab": __version__, "devices": str(devices_dir), "min_correlation": min_correlation,
+                     "max_delay_s": max_delay_s, "DNSMOS": dnsmos, "scoring rate": SCORE_RATE})
+    rows, examples = [], {}
+    for rec in track(recs, "scoring recordings", "recordings"):
+        try:
+            row, signals = score_recording(rec, denoise, min_correlation, max_delay_s, dnsmos)
+        except (audio.AudioError, FileNotFoundError) as err:
+            row, signals = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
+                            "status": "refused", "note": str(err)}, None
+            log.warning("%s", err)
+        rows.append(row)
+        if rec.device not in examples and row["status"] == "ok":
+            examples[rec.device] = signals
+    devs = per_device(rows)
+    write_report(rows, devs, Path(out_dir), settings, examples)
+    return rows, devs

@@ -1,0 +1,283 @@
+"""LightningDataModules: clean+noise folders mixed on the fly, or paired noisy/clean folders."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from denoiselab.core import audio
+from denoiselab.core.sources import AudioCache, Track, load_tracks, match_pairs, split_by_file
+from denoiselab.training.data.augment import DeviceAugment
+from denoiselab.training.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, ResumableLoader, collate
+from denoiselab.training.data.mixing import Mixer
+
+log = logging.getLogger(__name__)
+
+PathLike = str | Path | Sequence[str | Path]
+
+
+class _BaseDataModule(L.LightningDataModule):
+    def __init__(self, sample_rate: int, clip_seconds: float, batch_size: int, num_workers: int,
+                 seed: int, val_seed: int, cache_dir: str | None, pin_memory: bool = False):
+        super().__init__()
+        if int(sample_rate) <= 0:
+            raise ValueError(f"data.sample_rate must be a positive integer (Hz), got {sample_rate}")
+        if not float(clip_seconds) > 0:
+            raise ValueError(f"data.clip_seconds must be > 0, got {clip_seconds}")
+        if int(batch_size) < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        if int(num_workers) < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.sample_rate = int(sample_rate)
+        self.clip_samples = int(round(float(clip_seconds) * self.sample_rate))
+        if self.clip_samples < 1:
+            raise ValueError(f"data.clip_seconds={clip_seconds} is shorter than one sample")
+        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.seed, self.val_seed = int(seed), int(val_seed)
+        self.cache_dir, self.pin_memory = cache_dir, pin_memory
+        self.train_set = self.val_set = self.test_set = None
+
+    @property
+    def cache(self) -> AudioCache:
+        return AudioCache(self.cache_dir, self.sample_rate)
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
+    def _loader(self, ds, shuffle: bool) -> DataLoader:
+        rank, world = self._rank()
+        sampler = EpochSampler(len(ds), self.seed, shuffle=shuffle, rank=rank, world_size=world)
+        loader = ResumableLoader if shuffle else DataLoader
+        return loader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+                      collate_fn=collate, pin_memory=self.pin_memory, drop_last=False,
+                      persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        self._train_loader = self._loader(self.train_set, shuffle=True)
+        return self._train_loader
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Count training batches as they reach the step (the loader's resumable position)."""
+        trainer = getattr(self, "trainer", None)
+        loader = getattr(self, "_train_loader", None)
+        if trainer is not None and trainer.training and isinstance(loader, ResumableLoader):
+            loader.consumed += 1
+        return batch
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set or self.val_set, shuffle=False)
+
+
+class MixtureDataModule(_BaseDataModule):
+    """Clean speech and noise folders (or list files), cut into clips and mixed on the fly.
+
+    Validation: ``val_clean``/``val_noise`` folders if given, else a by-file split of the
+    training folders (``val_fraction``). Validation and test mixtures are fixed by ``val_seed``.
+    """
+
+    def __init__(
+        self,
+        clean: PathLike | None = None,
+        noise: PathLike | None = None,
+        manifest: str | Path | None = None,
+        root: str | Path | None = None,
+        val_clean: PathLike | None = None,
+        val_noise: PathLike | None = None,
+        test_clean: PathLike | None = None,
+        test_noise: PathLike | None = None,
+        val_fraction: float = 0.1,
+        sample_rate: int = 16000,
+        clip_seconds: float = 5.0,
+        short: str = "pad",
+        min_seconds: float = 0.5,
+        mix: Mixer | dict | None = None,
+        augment: DeviceAugment | dict | None = None,
+        mix_on_device: bool = True,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        max_val_items: int | None = 200,
+        seed: int = 1234,
+        val_seed: int = 4321,
+        cache_dir: str | None = None,
+        pin_memory: bool = False,
+    ):
+        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, seed, val_seed, cache_dir, pin_memory)
+        if manifest:
+            clean, noise, val_clean, val_noise = read_manifest(manifest, root)
+        elif clean in (None, "", "???") or noise in (None, "", "???"):
+            raise ValueError("data.clean and data.noise must name folders (or list files) of recordings, "
+                             "or data.manifest a denoiselab-prepare manifest.csv")
+        if short not in ("pad", "skip"):
+            raise ValueError(f"data.short={short!r} is not allowed; choose pad or skip")
+        if not manifest:
+            _require_paths(clean=clean, noise=noise, val_clean=val_clean, val_noise=val_noise,
+                           test_clean=test_clean, test_noise=test_noise)
+        self.clean, self.noise = clean, noise
+        self.val_clean, self.val_noise = val_clean, val_noise
+        self.test_clean, self.test_noise = test_clean, test_noise
+        self.val_fraction, self.short = float(val_fraction), short
+        self.min_samples = int(round(float(min_seconds) * self.sample_rate))
+        self.mixer = mix if isinstance(mix, Mixer) else Mixer(**(dict(mix) if mix else {}))
+        self.augment = augment if isinstance(augment, DeviceAugment) or augment is None else DeviceAugment(**augment)
+        if self.augment is not None:
+            self.augment.check_rate(self.sample_rate)
+        self.mix_on_device = mix_on_device
+        self.max_val_items = max_val_items
+
+    def _min_len(self) -> int:
+        return self.clip_samples if self.short == "skip" else max(1, self.min_samples)
+
+    def prepare_data(self) -> None:
+        """Decode everything once into the cache (rank 0 only, before the other ranks read it)."""
+        if self.cache_dir:
+            for roots in (self.clean, self.noise, self.val_clean, self.val_noise, self.test_clean, self.test_noise):
+                if roots:
+                    load_tracks(roots, self.cache, kind="audio", min_samples=1)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        cache = self.cache
+        clean_files, noise_files = audio.find_all(_roots(self.clean)), audio.find_all(_roots(self.noise))
+        if self.val_clean:
+            train_clean, val_clean = clean_files, None
+        else:
+            train_clean, val_clean = split_by_file(clean_files, self.val_fraction, self.seed)
+        if self.val_noise:
+            train_noise, val_noise = noise_files, None
+        else:
+            train_noise, val_noise = split_by_file(noise_files, self.val_fraction, self.seed + 1)
+        clean = load_tracks(self.clean, cache, self._min_len(), "clean", files=train_clean)
+        noise = load_tracks(self.noise, cache, 1, "noise", files=train_noise)
+        vc = (load_tracks(self.val_clean, cache, self._min_len(), "validation clean") if self.val_clean
+              else load_tracks(self.clean, cache, self._min_len(), "validation clean", files=val_clean or train_clean))
+        vn = (load_tracks(self.val_noise, cache, 1, "validation noise") if self.val_noise
+              else load_tracks(self.noise, cache, 1, "validation noise", files=val_noise or train_noise))
+        self.train_set = ClipMixtureDataset(clean, noise, self.clip_samples, self.mixer, self.seed,
+                                            augment=self.augment)
+        self.val_set = ClipMixtureDataset(vc, vn, self.clip_samples, self.mixer, self.val_seed,
+                                          random_offsets=False, max_items=self.max_val_items)
+        if self.test_clean and self.test_noise:
+            tc = load_tracks(self.test_clean, cache, self._min_len(), "test clean")
+            tn = load_tracks(self.test_noise, cache, 1, "test noise")
+            self.test_set = ClipMixtureDataset(tc, tn, self.clip_samples, self.mixer, self.val_seed + 1,
+                                               random_offsets=False)
+        log.info("Data: %d train clips (%d clean, %d noise files), %d validation mixtures",
+                 len(self.train_set), len(clean), len(noise), len(self.val_set))
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Mix on the batch's device so workers only read audio."""
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)
+        return self.mixer.mix(batch, self.sample_rate) if "noisy" not in batch else batch
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if not self.mix_on_device:
+            return self.mixer.mix(batch, self.sample_rate)
+        return batch
+
+
+class PairedDataModule(_BaseDataModule):
+    """Folders of noisy and clean files with matching relative paths (VoiceBank+DEMAND layout)."""
+
+    def __init__(
+        self,
+        noisy: PathLike,
+        clean: PathLike,
+        val_noisy: PathLike | None = None,
+        val_clean: PathLike | None = None,
+        val_fraction: float = 0.1,
+        sample_rate: int = 16000,
+        clip_seconds: float = 5.0,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        seed: int = 1234,
+        val_seed: int = 4321,
+        cache_dir: str | None = None,
+        pin_memory: bool = False,
+    ):
+        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, seed, val_seed, cache_dir, pin_memory)
+        _require_paths(noisy=noisy, clean=clean, val_noisy=val_noisy, val_clean=val_clean)
+        self.noisy, self.clean = noisy, clean
+        self.val_noisy, self.val_clean = val_noisy, val_clean
+        self.val_fraction = float(val_fraction)
+
+    def _pairs(self, noisy_root, clean_root, kind: str, names: set[str] | None = None) -> list[tuple[Track, Track]]:
+        pairs = match_pairs(noisy_root, clean_root)
+        if names is not None:
+            pairs = [(n, c) for n, c in pairs if str(n) in names]
+        noisy = load_tracks(noisy_root, self.cache, 1, f"{kind} noisy", files=[n for n, _ in pairs])
+        clean = load_tracks(clean_root, self.cache, 1, f"{kind} clean", files=[c for _, c in pairs])
+        by_noisy = {t.path: t for t in noisy}
+        by_clean = {t.path: t for t in clean}
+        out = [(by_noisy[str(n)], by_clean[str(c)]) for n, c in pairs
+               if str(n) in by_noisy and str(c) in by_clean]
+        if not out:
+            raise ValueError(f"No usable noisy/clean pairs in {noisy_root} and {clean_root}")
+        return out
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        if self.val_noisy and self.val_clean:
+            train = self._pairs(self.noisy, self.clean, "train")
+            val = self._pairs(self.val_noisy, self.val_clean, "validation")
+        else:
+            noisy_files = [str(n) for n, _ in match_pairs(self.noisy, self.clean)]
+            tr, va = split_by_file([Path(p) for p in noisy_files], self.val_fraction, self.seed)
+            train = self._pairs(self.noisy, self.clean, "train", {str(p) for p in tr})
+            val = self._pairs(self.noisy, self.clean, "validation", {str(p) for p in (va or tr)})
+        self.train_set = PairedDataset(train, self.clip_samples, self.seed)
+        self.val_set = PairedDataset(val, self.clip_samples, self.val_seed, random_offsets=False)
+
+
+def read_manifest(manifest: str | Path, root: str | Path | None = None) -> tuple[list, list, list | None, list | None]:
+    """(train clean, train noise, val clean, val noise) file lists from a denoiselab-prepare manifest.
+
+    Relative paths resolve against ``root`` (default: the manifest's folder). When ``root`` is
+    given, a path that resolves outside it is refused, so a manifest cannot point anywhere else.
+    """
+    import csv
+
+    manifest = Path(manifest).expanduser()
+    if not manifest.is_file():
+        raise FileNotFoundError(f"data.manifest does not exist: {manifest}")
+    base = Path(root).expanduser().resolve() if root else manifest.parent.resolve()
+    lists: dict[tuple[str, str], list[Path]] = {}
+    with open(manifest, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"kind", "path", "split"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{manifest} lacks column(s) {sorted(missing)}; expected a denoiselab-prepare manifest")
+        for line, row in enumerate(reader, 2):
+            p = (base / row["path"]).resolve()
+            if root and not p.is_relative_to(base):
+                raise ValueError(f"{manifest}:{line}: path {row['path']!r} escapes the data root {base}")
+            if row["kind"] not in ("clean", "noise") or row["split"] not in ("train", "val"):
+                raise ValueError(f"{manifest}:{line}: kind must be clean|noise and split train|val")
+            lists.setdefault((row["kind"], row["split"]), []).append(p)
+    return (lists.get(("clean", "train"), []), lists.get(("noise", "train"), []),
+            lists.get(("clean", "val")) or None, lists.get(("noise", "val")) or None)
+
+
+def _require_paths(**paths: Any) -> None:
+    """Fail at start-up, naming the key, when a configured data path does not exist."""
+    for key, value in paths.items():
+        if value in (None, "", "???"):
+            continue
+        for p in _roots(value):
+            if not Path(str(p)).expanduser().exists():
+                raise FileNotFoundError(f"data.{key}: no such file or folder: {p}")
+
+
+def _roots(x: PathLike) -> list:
+    return [x] if isinstance(x, (str, Path)) else list(x)

@@ -1,0 +1,124 @@
+"""LightningModule around the Denoiser: losses, SI-SDR logging, optimisers, checkpoint metadata."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import nn
+
+from denoiselab.core.checkpoints import CKPT_KEY
+from denoiselab.core.denoiser import Denoiser
+from denoiselab.core.spectral import SpectralFrontEnd
+from denoiselab.training.losses import si_sdr
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CKPT_KEY", "DenoiseModule", "plain_settings"]
+
+
+def plain_settings(value: Any) -> Any:
+    """Config containers (and partials holding them) as plain Python: the Denoiser stores its settings
+    in model files that load with weights_only, so they must be dicts, lists and scalars."""
+    if isinstance(value, functools.partial):
+        return functools.partial(value.func, *value.args, **plain_settings(dict(value.keywords)))
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, dict):
+        return {k: plain_settings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_settings(v) for v in value]
+    return value
+
+
+class DenoiseModule(L.LightningModule):
+    """Trains a Denoiser on batches {noisy, clean, noise} of waveforms [B, T].
+
+    optimizer / scheduler are partials (Hydra ``_partial_: true``) completed here with the
+    parameters / optimizer. Logged: train/loss, val/loss, val/si_sdr, val/si_sdr_noisy,
+    val/si_sdri (improvement over the noisy input), and the same under test/.
+    """
+
+    def __init__(self, net: Callable[..., nn.Module] | dict, frontend: SpectralFrontEnd | dict,
+                 loss: nn.Module, optimizer: Callable[..., torch.optim.Optimizer],
+                 scheduler: Callable[..., Any] | None = None, scheduler_interval: str = "epoch",
+                 scheduler_monitor: str = "val/loss", sample_rate: int = 16000, head: str = "mask",
+                 compile: bool = False):
+        super().__init__()
+        if not isinstance(frontend, SpectralFrontEnd):
+            frontend = plain_settings(frontend)
+        self.denoiser = Denoiser(net=plain_settings(net), frontend=frontend, sample_rate=sample_rate, head=head)
+        self.loss_fn = loss
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.scheduler_interval, self.scheduler_monitor = scheduler_interval, scheduler_monitor
+        self.compile_net = compile
+        self.extra_checkpoint_meta: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ steps
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        return self.denoiser.enhance(noisy)
+
+    def _shared_step(self, batch: dict, stage: str) -> torch.Tensor:
+        noisy, clean, noise = batch["noisy"], batch["clean"], batch["noise"]
+        out = self.denoiser(noisy, update_norm=(stage == "train"))
+        fe = self.denoiser.frontend
+        target = {"clean": clean, "noise": noise, "clean_mag": fe.stft(clean).abs(), "noise_mag": fe.stft(noise).abs()}
+        pred = {"mask": out.mask, "noisy_mag": out.noisy_mag, "enhanced": out.enhanced}
+        loss = self.loss_fn(pred, target)
+        bs = noisy.shape[0]
+        sync = stage != "train"
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=bs, sync_dist=sync,
+                 on_step=stage == "train", on_epoch=True)
+        for name, value in getattr(self.loss_fn, "last_terms", {}).items():
+            self.log(f"{stage}/loss_{name}", value, batch_size=bs, sync_dist=sync)
+        if stage != "train":
+            with torch.no_grad():
+                enh = si_sdr(out.enhanced.float(), clean.float()).mean()
+                base = si_sdr(noisy.float(), clean.float()).mean()
+            self.log(f"{stage}/si_sdr", enh, prog_bar=True, batch_size=bs, sync_dist=True)
+            self.log(f"{stage}/si_sdr_noisy", base, batch_size=bs, sync_dist=True)
+            self.log(f"{stage}/si_sdri", enh - base, prog_bar=True, batch_size=bs, sync_dist=True)
+        return loss
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self.denoiser.enhance(batch["noisy"])
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, stage: str) -> None:
+        if self.compile_net and stage == "fit":
+            self.denoiser.net = torch.compile(self.denoiser.net)
+
+    def on_fit_start(self) -> None:
+        n = self.denoiser.num_parameters()
+        log.info("Backbone %s: %s parameters", self.denoiser.net_name, f"{n:,}")
+        for lg in self.loggers:
+            lg.log_hyperparams({"model/params": n, "model/net": self.denoiser.net_name})
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval,
+                                                         "monitor": self.scheduler_monitor, "frequency": 1}}
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CKPT_KEY] = {"denoiser": self.denoiser.spec(), **self.extra_checkpoint_meta}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        meta = checkpoint.get(CKPT_KEY, {})
+        self.extra_checkpoint_meta.update({k: v for k, v in meta.items() if k != "denoiser"})

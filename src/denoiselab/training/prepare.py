@@ -1,0 +1,135 @@
+"""Cut long clean and noise recordings into fixed-length clips + a manifest (the library behind
+``denoiselab-prepare``).
+
+The reference method's first two steps, done once and frozen on disk: resample + downmix, cut
+into clips (optionally overlapping), drop silent or clipped clips, split train/val by source
+file, and write ``manifest.csv`` (kind, path, duration, rate, source, rms_db, split) that
+``data.manifest=OUT/manifest.csv`` trains from instead of scanning folders. Optionally writes
+pre-mixed noisy/clean pairs at fixed SNRs (a frozen paired data set). Re-running skips clips that
+exist and reports what it skipped and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from denoiselab.core import audio
+from denoiselab.core.mixing import mix_at_snr
+from denoiselab.core.sources import split_by_file
+from denoiselab.evaluation import report
+
+log = logging.getLogger("denoiselab.training.prepare")
+
+MANIFEST_COLUMNS = ("kind", "path", "duration", "rate", "source", "rms_db", "split")
+
+
+def clip_starts(n: int, clip: int, hop: int, keep_tail: bool = False) -> list[int]:
+    """Start samples of the clips of a recording of n samples (a short recording gives none)."""
+    if n < clip:
+        return []
+    starts = list(range(0, n - clip + 1, hop))
+    if keep_tail and starts[-1] + clip < n:
+        starts.append(n - clip)
+    return starts
+
+
+def rms_db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.asarray(x, dtype=np.float64) ** 2) + 1e-20))
+
+
+def clip_reason(x: np.ndarray, silence_db: float, clip_level: float, max_clipped: float) -> str | None:
+    """Why a clip is dropped (None: keep it)."""
+    if rms_db(x) < silence_db:
+        return "silent"
+    if np.mean(np.abs(x) >= clip_level) > max_clipped:
+        return "clipped"
+    return None
+
+
+def prepare(clean: str | Path, noise: str | Path, out: str | Path, sample_rate: int = 16000,
+            clip_seconds: float = 5.0, overlap: float = 0.0, silence_db: float = -50.0, clip_level: float = 0.999,
+            max_clipped: float = 0.001, val_fraction: float = 0.1, seed: int = 0,
+            premix_snrs: list[float] | None = None, premix_count: int = 0) -> dict:
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"--overlap must be in [0, 1), got {overlap}")
+    if clip_seconds <= 0 or sample_rate <= 0:
+        raise ValueError("--clip-seconds and --sample-rate must be positive")
+    out = Path(out)
+    clip = int(round(clip_seconds * sample_rate))
+    hop = max(1, int(round(clip * (1 - overlap))))
+    rows, stats = [], Counter({"written": 0, "existing (kept)": 0})
+    skipped: list[tuple[str, str]] = []
+    for kind, root in (("clean", Path(clean)), ("noise", Path(noise))):
+        files = audio.find_audio(root)
+        if not files:
+            raise ValueError(f"no audio files found in {root}")
+        train, val = split_by_file(files, val_fraction, seed + (kind == "noise"))
+        split_of = {**{str(p): "train" for p in train}, **{str(p): "val" for p in val}}
+        for src in files:
+            try:
+                wave = audio.load_mono(src, sample_rate)
+            except audio.AudioError as err:
+                skipped.append((str(src), err.reason))
+                stats["unreadable"] += 1
+                continue
+            starts = clip_starts(wave.shape[0], clip, hop)
+            if not starts:
+                skipped.append((str(src), f"shorter than one clip ({wave.shape[0] / sample_rate:.2f} s)"))
+                stats["too short"] += 1
+                continue
+            rel = src.relative_to(root).with_suffix("")
+            split = split_of[str(src)]
+            for k, s in enumerate(starts):
+                x = wave[s:s + clip]
+                reason = clip_reason(x, silence_db, clip_level, max_clipped)
+                if reason:
+                    stats[f"{reason} clip"] += 1
+                    continue
+                dst = out / kind / split / f"{rel}_{k:04d}.wav"
+                if dst.exists() and dst.stat().st_size > 44:
+                    stats["existing (kept)"] += 1
+                else:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = dst.with_name(f".{dst.stem}.tmp.wav")  # same format, hidden, renamed when complete
+                    audio.write(tmp, x, sample_rate, subtype="FLOAT")
+                    tmp.replace(dst)
+                    stats["written"] += 1
+                rows.append({"kind": kind, "path": str(dst.relative_to(out)), "duration": clip / sample_rate,
+                             "rate": sample_rate, "source": str(src), "rms_db": round(rms_db(x), 2), "split": split})
+    report.write_csv(out / "manifest.csv", rows, MANIFEST_COLUMNS)
+    if premix_snrs and premix_count:
+        stats["premixed pairs"] = _premix(rows, out, sample_rate, premix_snrs, premix_count, seed)
+    for path, why in skipped:
+        log.warning("skipped %s: %s", path, why)
+    return {"clips": len(rows), **stats}
+
+
+def _premix(rows: list[dict], out: Path, sr: int, snrs: list[float], count: int, seed: int) -> int:
+    """Frozen noisy/clean pairs per split: clean clip + random noise clip at a listed SNR."""
+    written = 0
+    for split in ("train", "val"):
+        clean = [r for r in rows if r["kind"] == "clean" and r["split"] == split]
+        noise = [r for r in rows if r["kind"] == "noise" and r["split"] == split]
+        if not clean or not noise:
+            continue
+        n_pairs = count if split == "train" else max(1, count // 10)
+        for i in range(n_pairs):
+            rng = np.random.default_rng([seed, 7, i, split == "val"])
+            c_row, n_row = clean[int(rng.integers(len(clean)))], noise[int(rng.integers(len(noise)))]
+            snr = float(snrs[int(rng.integers(len(snrs)))])
+            name = f"pair_{i:05d}_snr{snr:g}.wav"
+            noisy_dst, clean_dst = out / "pairs" / split / "noisy" / name, out / "pairs" / split / "clean" / name
+            if noisy_dst.exists() and clean_dst.exists():
+                continue
+            c, _ = audio.read(out / c_row["path"])
+            n, _ = audio.read(out / n_row["path"])
+            noisy, clean_x, _ = mix_at_snr(c[0], n[0], snr)
+            for dst, x in ((clean_dst, clean_x), (noisy_dst, noisy)):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                audio.write(dst, x, sr, subtype="FLOAT")
+            written += 1
+    return written

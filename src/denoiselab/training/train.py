@@ -1,0 +1,209 @@
+"""The train task: one composed configuration -> a trained (and optionally tested) model.
+
+``denoiselab-train`` (denoiselab.cli.train) composes the config and calls ``train``; tests call
+``run`` with a config they composed in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
+
+from denoiselab.core.checkpoints import (
+    CheckpointError,
+    best_checkpoint,
+    checkpoint_meta,
+    find_resumable,
+    load_checkpoint,
+)
+from denoiselab.core.errors import UserError
+from denoiselab.training.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
+
+log = logging.getLogger(__name__)
+
+
+class RunDirError(UserError, RuntimeError):
+    """The run dir cannot take checkpoints (not writable, full)."""
+
+
+def check_output_dir(run_dir: Path, min_free_mb: int = 200) -> None:
+    """Fail before any work when the run dir cannot take checkpoints."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write_test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(f"output dir {run_dir} is not writable ({exc.strerror or exc})") from None
+    free_mb = _free_mb(run_dir)
+    if free_mb is not None and free_mb < min_free_mb:
+        raise RunDirError(f"output dir {run_dir} has only {free_mb:.0f} MB free; "
+                           f"need at least {min_free_mb} MB for checkpoints")
+
+
+def refuse_to_overwrite(run_dir: Path) -> None:
+    """A fresh run in a folder that holds another run's checkpoints would overwrite its last.ckpt."""
+    old = sorted((run_dir / "checkpoints").glob("*.ckpt"))
+    if old:
+        raise FileExistsError(f"{run_dir} already holds checkpoints of an earlier run ({old[0].name}, ...); "
+                              "continue it with auto_resume=true (or ckpt_path=...), or choose another "
+                              "hydra.run.dir")
+
+
+def check_scheduler_budget(cfg: DictConfig) -> None:
+    """A schedule over total_steps (model/scheduler=onecycle) needs a step budget; without one,
+    OneCycleLR fails deep inside Lightning with a bare 'total_steps' error."""
+    sched = cfg.model.get("scheduler")
+    if sched is not None and "total_steps" in sched and int(sched.total_steps) <= 0:
+        raise ValueError("model/scheduler=onecycle spans trainer.max_steps, which is not set: pass "
+                         "trainer.max_steps=N (a time budget, trainer.max_time, has no known length)")
+
+
+def fit_strategy_to_accelerator(cfg: DictConfig) -> None:
+    """Sync BatchNorm needs a GPU (torch's SyncBatchNorm refuses CPU modules): on CPU, e.g.
+    ``trainer=ddp trainer.accelerator=cpu`` with gloo, each rank keeps its own BatchNorm statistics,
+    and the log says so."""
+    trainer = cfg.trainer
+    if not trainer.get("sync_batchnorm"):
+        return
+    accelerator = str(trainer.get("accelerator", "cpu"))
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if not on_gpu:
+        with open_dict(cfg):
+            cfg.trainer.sync_batchnorm = False
+        log.info("trainer.sync_batchnorm=true needs a GPU; on %s every DDP rank keeps its own BatchNorm "
+                 "statistics (the gradients are still all-reduced)", accelerator)
+
+
+def _free_mb(path: Path) -> float | None:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize / 2**20
+
+
+def resolve_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
+    """The checkpoint to resume from: explicit ckpt_path; else the most advanced of last.ckpt (with
+    auto_resume) and the ``hpc_ckpt_N.ckpt`` that Lightning's SLURM environment saves in the run dir
+    when the requeue signal arrives (a requeued job continues from the moment it was stopped)."""
+    if cfg.get("ckpt_path"):
+        path = Path(str(cfg.ckpt_path)).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"ckpt_path does not exist: {path}")
+        good = find_resumable(path.parent, preferred=path)
+        if good is None:
+            raise CheckpointError(f"ckpt_path {path} is damaged and no readable checkpoint is next to it")
+        return good
+    candidates = [find_resumable(run_dir / "checkpoints")] if cfg.get("auto_resume") else []
+    candidates += sorted(run_dir.glob("hpc_ckpt_*.ckpt"))
+    steps = {c: _global_step(c) for c in candidates if c is not None}
+    steps = {c: s for c, s in steps.items() if s is not None}
+    if not steps:
+        return None
+    good = max(steps, key=lambda c: (steps[c], c.name.startswith("hpc_ckpt_"), c.stat().st_mtime))
+    log.info("resuming from %s (step %d)", good, steps[good])
+    return good
+
+
+def _global_step(path: Path) -> int | None:
+    """The checkpoint's step, read once; None (with a warning) for an unreadable file."""
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as err:
+        log.warning("%s", err)
+        return None
+    return int(ckpt.get("global_step", -1)) if "state_dict" in ckpt else None
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train/test one configuration; returns the final metrics (floats)."""
+    run_dir = Path(cfg.paths.output_dir)
+    check_output_dir(run_dir)
+    check_scheduler_budget(cfg)
+    fit_strategy_to_accelerator(cfg)
+    L.seed_everything(int(cfg.seed), workers=True)
+
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    loss = hydra.utils.instantiate(cfg.loss)
+    model: L.LightningModule = hydra.utils.instantiate(cfg.model, loss=loss)
+
+    resume = resolve_resume(cfg, run_dir)
+    if resume is None and cfg.get("train", True):
+        refuse_to_overwrite(run_dir)
+    meta = checkpoint_meta(resume) if resume else {}
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    multirun = hc is not None and hc.mode == RunMode.MULTIRUN
+    group = Path(hc.sweep.dir).name if multirun else None
+    name = f"{Path(hc.sweep.dir).name}/{hc.sweep.subdir}" if multirun else run_dir.name
+    backbone = str(cfg.get("backbone") or model.denoiser.net_name)
+    loggers = instantiate_loggers(cfg.get("logger"), run_dir, wandb_id=meta.get("wandb_id"),
+                                  group=group, tags=[backbone], name=name)
+    from lightning.pytorch.utilities import rank_zero_only
+
+    wandb_ids = ([lg.experiment.id for lg in loggers if type(lg).__name__ == "WandbLogger"]
+                 if rank_zero_only.rank == 0 else [])
+    if wandb_ids:
+        model.extra_checkpoint_meta["wandb_id"] = wandb_ids[0]
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    for lg in loggers:
+        lg.log_hyperparams({"backbone": backbone, "seed": int(cfg.seed)})
+
+    if cfg.get("train", True):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
+        monitor = cfg.get("monitor")
+        if monitor and monitor not in trainer.callback_metrics and not trainer.interrupted:
+            # Training stopped before any validation (max_steps inside the first epoch): score the
+            # final weights so the summary and sweepers (Optuna) get the monitored value.
+            trainer.validate(model, datamodule=datamodule, verbose=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+
+    if cfg.get("test"):
+        best = best_checkpoint(run_dir)
+        test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=str(best) if best else None,
+                                    weights_only=True)
+        for d in test_metrics:
+            metrics.update({k: float(v) for k, v in d.items()})
+
+    if trainer.is_global_zero:
+        _print_summary(trainer, cfg, metrics, run_dir)
+    return metrics
+
+
+def _print_summary(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float], run_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    cb = trainer.checkpoint_callback
+    table = Table(title=f"denoiselab-train: {cfg.get('backbone')}", show_header=False)
+    table.add_row("run dir", str(run_dir))
+    monitor = str(cfg.get("monitor"))
+    if cb is not None and getattr(cb, "best_model_score", None) is not None:
+        table.add_row(f"best {monitor}", f"{float(cb.best_model_score):.3f}")
+        table.add_row("best checkpoint", str(cb.best_model_path))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        table.add_row("last checkpoint", str(last))
+    for key in ("val/si_sdr", "val/si_sdri", "val/loss", "test/si_sdr", "test/si_sdri"):
+        if key in metrics:
+            table.add_row(key, f"{metrics[key]:.3f}")
+    table.add_row("steps", str(trainer.global_step))
+    Console().print(table)
+
+
+@task_wrapper
+def train(cfg: DictConfig) -> float | None:
+    """Train one configuration; the monitored value is returned to sweepers (Optuna)."""
+    metrics = run(cfg)
+    return metrics.get(str(cfg.get("monitor")))
