@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,onnx,dnsmos,demo,sweep,noisereduce
+EXTRAS ?= dev,onnx,dnsmos,demo,sweep,noisereduce,rooms
 
 .PHONY: install lint test test-fast demo model bench clean-demo
 

@@ -2,8 +2,6 @@
 or refused with a clear message - never a deep traceback, never a silently wrong output."""
 
 import os
-import subprocess
-import sys
 import wave
 
 import numpy as np
@@ -14,9 +12,6 @@ from denoiselab.cli.enhance import main as enhance_main
 from denoiselab.training.train import run
 
 from hydra_helpers import compose_train, corpus_overrides
-
-#: the environment a user's shell has (the test session sets HYDRA_FULL_ERROR for debugging)
-USER_ENV = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
 
 BAD_CONFIGS = [
     (["data.clip_seconds=-1"], "data.clip_seconds must be > 0"),
@@ -40,23 +35,6 @@ def test_bad_config_fails_before_any_work_naming_the_key(corpus, cache_dir, tmp_
         run(cfg)
     assert message in str(info.value)
     assert not (tmp_path / "run" / "checkpoints").exists()  # nothing was trained
-
-
-def test_unknown_backbone_is_one_clear_line_with_the_allowed_values(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "denoiselab.cli.train", "model/net=transformer9000",
-                           f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120,
-                          env=USER_ENV)
-    assert proc.returncode != 0
-    assert "Could not find 'model/net/transformer9000'" in proc.stderr
-    assert "unet" in proc.stderr and "resnet" in proc.stderr and "Traceback" not in proc.stderr
-
-
-def test_missing_data_folder_on_the_cli_is_reported_without_a_torch_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "denoiselab.cli.train", "data.clean=/nope", "data.noise=/nope2",
-                           f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120,
-                          env=USER_ENV)
-    assert proc.returncode != 0 and "data.clean: no such file or folder: /nope" in proc.stderr
-    assert "torch/" not in proc.stderr
 
 
 def _lying_header(path):
@@ -145,13 +123,11 @@ def test_unwritable_or_full_output_dir_fails_before_training(corpus, cache_dir, 
 
 class _Exploit:
     def __reduce__(self):
-        import os
 
         return (os.system, ("touch /tmp/denoiselab_pwned_marker",))
 
 
 def test_a_malicious_model_file_cannot_run_code(tmp_path):
-    import os
 
     import torch
 

@@ -58,13 +58,13 @@ def test_onnx_cli_on_a_trained_checkpoint(tiny_ckpt, tmp_path, capsys):
     assert (torch_model.enhance(x) - load_denoiser(out).enhance(x)).abs().max() < 1e-4
 
 
-def test_conformer_onnx_export_is_refused_on_the_cli_and_nothing_is_written(tmp_path, caplog):
+def test_conformer_onnx_export_is_refused_on_the_cli_and_nothing_is_written(tmp_path, capsys):
     from denoiselab.core.model_files import save_inference
 
     src = save_inference(_model("conformer"), tmp_path / "conformer.pt")
     out = tmp_path / "conformer.onnx"
-    assert main(["--ckpt", str(src), "--out", str(out), "--format", "onnx"]) == 1
-    assert "use --format torchscript" in caplog.text and not out.exists()
+    assert main(["--ckpt", str(src), "--out", str(out), "--format", "onnx"]) == 2
+    assert "use --format torchscript" in capsys.readouterr().err and not out.exists()
 
 
 def test_torchscript_and_inference_formats(tiny_ckpt, tmp_path, capsys):
@@ -74,6 +74,6 @@ def test_torchscript_and_inference_formats(tiny_ckpt, tmp_path, capsys):
     assert torch.load(tmp_path / "m.pt", weights_only=True)["format"] == "denoiselab-inference"
 
 
-def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path, caplog):
+def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path, capsys):
     assert main(["--ckpt", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "x.pt")]) == 2
-    assert "not found" in caplog.text
+    assert "denoiselab-export: error: model file not found" in capsys.readouterr().err

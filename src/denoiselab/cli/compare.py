@@ -14,11 +14,12 @@ import math
 import sys
 from pathlib import Path
 
+from denoiselab.cli.errors import run_cli
 from denoiselab.evaluation import report
 from denoiselab.evaluation.compare import compare
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="denoiselab-compare", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("sweep_dir", help="a multirun folder (outputs/train/multiruns/<time>)")
@@ -27,11 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     sweep = Path(args.sweep_dir)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    try:
-        rows = compare(sweep, metrics)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"denoiselab-compare: {err}", file=sys.stderr)
-        return 2
+    rows = compare(sweep, metrics)
     present = [m for m in metrics if any(not math.isnan(r[m]) for r in rows)]
     cols = ["rank", "job", *present, "steps", "minutes", "params", "overrides"]
     report.write_csv(sweep / "compare.csv", rows, [*cols, "best_checkpoint", "note"])
@@ -60,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"written: {sweep / 'compare.md'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli("denoiselab-compare", _main, argv)
 
 
 if __name__ == "__main__":

@@ -12,17 +12,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
 from denoiselab.cli.common import accelerator_of
-from denoiselab.cli.config import CONFIG_DIR
+from denoiselab.cli.errors import hydra_cli
 from denoiselab.evaluation import report
 from denoiselab.evaluation.device import evaluate_devices
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="device")
-def main(cfg: DictConfig) -> None:
+def _device(cfg: DictConfig) -> None:
     out = Path(cfg.paths.output_dir)
     rows, devs = evaluate_devices(cfg.devices, out, cfg.get("ckpt"), cfg.get("baseline"), accelerator_of(cfg),
                                   float(cfg.strength), cfg.get("atten_limit_db"), float(cfg.min_correlation),
@@ -33,6 +31,9 @@ def main(cfg: DictConfig) -> None:
              if any(not math.isnan(d.get(c, math.nan)) for d in devs)]
     Console().print(report.rich_table(devs, ["device", "n", *shown], "denoiselab-device"))
     print(f"report: {out / 'report.html'}")
+
+
+main = hydra_cli("denoiselab-device", "device", _device)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import logging
 import sys
 import time
@@ -21,9 +22,13 @@ from pathlib import Path
 
 import soundfile as sf
 
+from denoiselab import __version__
+from denoiselab.cli.errors import run_cli
 from denoiselab.core import audio
 from denoiselab.core.enhancer import Enhancer, EnhanceStats, enhance_file
+from denoiselab.core.errors import UserError
 from denoiselab.core.model_files import load_denoiser
+from denoiselab.core.progress import Progress
 
 log = logging.getLogger("denoiselab.enhance")
 
@@ -75,6 +80,51 @@ def output_path(out_dir: Path, rel: Path, info: audio.AudioInfo) -> tuple[Path, 
     return target, fmt, subtype
 
 
+#: What an output folder records about how its files were made.
+MANIFEST = "denoiselab-enhance.json"
+
+
+def model_record(path: str | None, denoiser, args: argparse.Namespace) -> dict:
+    """The model (file, content hash, backbone) and the settings that shape the output."""
+    from denoiselab.core.files import sha1_of
+    from denoiselab.core.model_files import resolve_model_path
+
+    file = resolve_model_path(path)
+    return {"model": str(file), "model_sha1": sha1_of(file), "net": denoiser.net_name,
+            "settings": {"strength": args.strength, "atten_limit_db": args.atten_limit_db, "downmix": args.downmix}}
+
+
+def read_manifest(out_dir: Path) -> dict:
+    try:
+        return json.loads((out_dir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def check_not_mixing(out_dir: Path, record: dict, args: argparse.Namespace) -> None:
+    """Refuse to put a second model's (or second setting's) outputs into a folder made with another,
+    unless --overwrite (the listed inputs are redone) or --allow-mixed."""
+    old = read_manifest(out_dir)
+    if not old or args.overwrite or args.allow_mixed:
+        return
+    made_by = {(f["model_sha1"], json.dumps(f["settings"], sort_keys=True)) for f in old.get("files", {}).values()}
+    mine = (record["model_sha1"], json.dumps(record["settings"], sort_keys=True))
+    if made_by and made_by != {mine}:
+        other = next(iter(old["files"].values()))
+        raise UserError(f"{out_dir} holds outputs made with another model or settings ({other['model']}, "
+                        f"{other['settings']}); choose another --out, or pass --overwrite to redo these files "
+                        "with this model, or --allow-mixed to keep both")
+
+
+def write_manifest(out_dir: Path, made: dict[str, dict]) -> None:
+    manifest = read_manifest(out_dir)
+    manifest.setdefault("files", {}).update(made)
+    manifest["denoiselab"] = __version__
+    tmp = out_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    tmp.replace(out_dir / MANIFEST)
+
+
 def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out).expanduser()
     pairs, problems = collect_inputs(args.inputs)
@@ -85,36 +135,45 @@ def run(args: argparse.Namespace) -> int:
     enhancer = Enhancer(denoiser, accelerator=args.accelerator, chunk_seconds=args.chunk_seconds,
                         context_seconds=args.context_seconds, batch_size=args.batch_size,
                         strength=args.strength, atten_limit_db=args.atten_limit_db)
+    record = model_record(args.ckpt, denoiser, args)
+    check_not_mixing(out_dir, record, args)
     stats = EnhanceStats()
     skipped = 0
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeRemainingColumn(), transient=not sys.stderr.isatty(), disable=args.quiet) as bar:
-        files_task = bar.add_task("files", total=len(pairs))
+    made: dict[str, dict] = {}
+    infos = {}
+    for src, _ in pairs:
+        try:
+            infos[src] = audio.info(src)
+        except audio.AudioError:
+            infos[src] = None
+    total = sum(i.frames / i.sample_rate for i in infos.values() if i is not None and i.sample_rate > 0)
+    with Progress(int(round(total)), "enhancing", "s of audio", enabled=not args.quiet) as bar:
         for src, rel in pairs:
+            info = infos[src]
             try:
-                info = audio.info(src)
+                if info is None:
+                    info = audio.info(src)  # raises the reason
                 dst, fmt, subtype = output_path(out_dir, rel, info)
                 if dst.resolve() in inputs_resolved or dst.resolve() == src.resolve():
                     raise audio.AudioError(src, f"output {dst} would overwrite an input; choose another --out")
                 if dst.exists() and not args.overwrite:
                     log.info("skip %s: %s exists (use --overwrite to replace it)", src, dst)
                     skipped += 1
-                    bar.advance(files_task)
+                    bar.advance(info.frames / info.sample_rate)
                     continue
-                file_task = bar.add_task(f"  {rel}", total=max(1, info.frames))
                 t0 = time.perf_counter()
                 secs = enhance_file(enhancer, src, dst, fmt, subtype, args.downmix,
-                                    lambda n, task=file_task: bar.advance(task, n))
+                                    lambda n, rate=info.sample_rate: bar.advance(n / rate))
                 stats.seconds_compute += time.perf_counter() - t0
                 stats.seconds_audio += secs
                 stats.files += 1
-                bar.remove_task(file_task)
+                made[str(dst.relative_to(out_dir))] = {"source": str(src.resolve()), **record,
+                                                       "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
             except (audio.AudioError, sf.LibsndfileError, RuntimeError, ValueError, OSError) as err:
                 stats.failures.append((str(src), str(err)))
                 log.error("FAILED %s", err)
-            bar.advance(files_task)
+    if made:
+        write_manifest(out_dir, made)
     _summary(stats, skipped, out_dir, args.quiet)
     ok = not stats.failures and not problems
     return 0 if ok else 1
@@ -140,12 +199,15 @@ def _summary(stats: EnhanceStats, skipped: int, out_dir: Path, quiet: bool) -> N
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="denoiselab-enhance", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("inputs", nargs="+", help="audio files, folders (recursive) or glob patterns")
     p.add_argument("--out", required=True, help="output folder (relative paths of the inputs are kept)")
     p.add_argument("--ckpt", default=None, help="model: denoiselab-export file, denoiselab-train checkpoint or "
                                                 "'default' (the shipped pretrained model; also when omitted)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="allow outputs of another model or settings in the same --out folder "
+                        f"(recorded per file in {MANIFEST})")
     p.add_argument("--strength", type=float, default=1.0,
                    help="0 = return the input, 1 = full denoising (gain 1 - strength * mask); default 1")
     p.add_argument("--atten-limit-db", type=float, default=None,
@@ -165,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.old_device:
@@ -175,11 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    try:
-        return run(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
-        log.error("%s", err)
-        return 2
+    return run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli("denoiselab-enhance", _main, argv)
 
 
 if __name__ == "__main__":

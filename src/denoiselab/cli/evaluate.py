@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from denoiselab.cli.common import accelerator_of, as_list
-from denoiselab.cli.config import CONFIG_DIR
+from denoiselab.cli.errors import hydra_cli
+from denoiselab.core.rooms import RoomAugment
 from denoiselab.evaluation import report
 from denoiselab.evaluation.evaluate import (
     ProcessedFolder,
@@ -36,8 +36,10 @@ def run(cfg: DictConfig) -> list[dict]:
     if d.get("noisy") and d.get("clean"):
         items = paired_items(d.noisy, d.clean, d.get("max_files"))
     elif d.get("clean") and d.get("noise"):
+        rooms = (RoomAugment(**{"p": 1.0, "seed": 1000, "cache_dir": cfg.paths.get("cache_dir"),
+                                **OmegaConf.to_container(d.rooms)}) if d.get("rooms") else None)
         items = mixed_items(d.clean, d.noise, [float(s) for s in as_list(d.snrs)], int(d.seed), int(d.sample_rate),
-                            d.get("max_files"), d.get("max_seconds"), bool(d.get("every_snr", True)))
+                            d.get("max_files"), d.get("max_seconds"), bool(d.get("every_snr", True)), rooms)
     else:
         raise ValueError("give a test set: data.noisy + data.clean (paired folders) or "
                          "data.clean + data.noise (mixed at data.snrs)")
@@ -64,10 +66,12 @@ def run(cfg: DictConfig) -> list[dict]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
-def main(cfg: DictConfig) -> None:
+def _evaluate(cfg: DictConfig) -> None:
     logging.getLogger("denoiselab").setLevel(logging.INFO)
     run(cfg)
+
+
+main = hydra_cli("denoiselab-evaluate", "evaluate", _evaluate)
 
 
 if __name__ == "__main__":

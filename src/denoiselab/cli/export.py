@@ -12,9 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
+from denoiselab.cli.errors import run_cli
 from denoiselab.core.model_files import (
     PARITY_FRAMES,
-    ExportError,
     export_onnx,
     export_torchscript,
     load_denoiser,
@@ -24,35 +24,34 @@ from denoiselab.core.model_files import (
 log = logging.getLogger("denoiselab.cli.export")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="denoiselab-export", description=__doc__.split("\n\n")[0])
+def _main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="denoiselab-export", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--ckpt", required=True, help="denoiselab-train checkpoint (or an inference file)")
     p.add_argument("--out", required=True, help="output file (.pt / .safetensors, .onnx, .ts)")
-    p.add_argument("--format", choices=["inference", "onnx", "torchscript"], default="inference")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--format", choices=["inference", "onnx", "torchscript"], default="inference",
+                   help="inference: small PyTorch file; onnx / torchscript: the mask estimator as a graph")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset")
     p.add_argument("--half", action="store_true", help="inference format: store weights as float16 (half the size)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        denoiser = load_denoiser(args.ckpt)
-        out = Path(args.out)
-        if args.format == "inference":
-            save_inference(denoiser, out, half=args.half)
-            size = out.stat().st_size / 2**20
-            print(f"wrote {out} ({size:.2f} MB, {denoiser.net_name}, {denoiser.num_parameters():,} parameters)")
-        else:
-            export = export_onnx if args.format == "onnx" else export_torchscript
-            kwargs = {"opset": args.opset} if args.format == "onnx" else {}
-            _, diff = export(denoiser, out, **kwargs)
-            print(f"wrote {out}; parity with PyTorch at {', '.join(map(str, PARITY_FRAMES))} frames: "
-                  f"max |mask diff| = {diff:.2e}")
-    except ExportError as err:
-        log.error("%s", err)
-        return 1
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as err:
-        log.error("%s", err)
-        return 2
+    denoiser = load_denoiser(args.ckpt)
+    out = Path(args.out)
+    if args.format == "inference":
+        save_inference(denoiser, out, half=args.half)
+        size = out.stat().st_size / 2**20
+        print(f"wrote {out} ({size:.2f} MB, {denoiser.net_name}, {denoiser.num_parameters():,} parameters)")
+    else:
+        export = export_onnx if args.format == "onnx" else export_torchscript
+        kwargs = {"opset": args.opset} if args.format == "onnx" else {}
+        _, diff = export(denoiser, out, **kwargs)
+        print(f"wrote {out}; parity with PyTorch at {', '.join(map(str, PARITY_FRAMES))} frames: "
+              f"max |mask diff| = {diff:.2e}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli("denoiselab-export", _main, argv)
 
 
 if __name__ == "__main__":

@@ -4,21 +4,25 @@
     denoiselab-train -m model/net=unet,resnet,lstm ...      # one run dir + one W&B run per job
     denoiselab-train ... ckpt_path=PATH                     # exact resume
     denoiselab-train ... hydra.run.dir=OUT auto_resume=true # rerun = resume from OUT/checkpoints
+    denoiselab-train experiment=finetune init_from=default data.clean=DIR data.noise=ROOM_NOISE
+
+--debug shows the traceback of a user error.
 """
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
+from typing import Any
 
-from denoiselab.cli.config import CONFIG_DIR
-from denoiselab.training.train import train
+from denoiselab.cli.errors import hydra_cli
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def _train(cfg: Any) -> float | None:
+    from denoiselab.training.train import train  # after the override check: Lightning loads slowly
+
     return train(cfg)
 
+
+main = hydra_cli("denoiselab-train", "train", _train)
 
 if __name__ == "__main__":
     main()

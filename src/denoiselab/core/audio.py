@@ -127,9 +127,11 @@ def find_audio(root: str | Path) -> list[Path]:
         return out
     if root.is_file():
         return [root]
+    from denoiselab.core.files import nearest_path_hint
+
     if root.suffix.lower() in AUDIO_EXTENSIONS and root.parent.is_dir():
-        raise FileNotFoundError(f"no such file: {root}")
-    raise FileNotFoundError(f"no such file or folder: {root}")
+        raise FileNotFoundError(f"no such file: {root}{nearest_path_hint(root)}")
+    raise FileNotFoundError(f"no such file or folder: {root}{nearest_path_hint(root)}")
 
 
 def find_all(roots: str | Path | Iterable[str | Path]) -> list[Path]:

@@ -13,6 +13,18 @@ def safe_filename(name: str) -> str:
     return out or "unnamed"
 
 
+def nearest_path_hint(path: str | Path) -> str:
+    """' (did you mean X?)' when a sibling of a missing path has a close name; '' otherwise."""
+    import difflib
+
+    path = Path(path).expanduser()
+    parent = path.parent
+    if not parent.is_dir():
+        return ""
+    near = difflib.get_close_matches(path.name, [p.name for p in parent.iterdir()], n=1, cutoff=0.6)
+    return f" (did you mean {parent / near[0]}?)" if near else ""
+
+
 def sha1_of(path: str | Path, length: int = 12) -> str:
     """Short content hash of a file (model files in reports and manifests)."""
     h = hashlib.sha1()

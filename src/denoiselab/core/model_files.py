@@ -93,6 +93,19 @@ def load_denoiser(path: str | Path | None = None, map_location: str = "cpu") -> 
     path = resolve_model_path(path)
     if path.suffix == ".onnx":
         return _load_onnx(path)
+    spec, state, _ = read_model(path, map_location)
+    denoiser = Denoiser.from_spec(spec)
+    denoiser.load_state_dict(state)
+    return denoiser.eval()
+
+
+def read_model(path: str | Path | None, map_location: str = "cpu") -> tuple[dict, dict[str, torch.Tensor], dict]:
+    """(Denoiser spec, its state dict, extra metadata) of an inference file or a training checkpoint,
+    without building the model (fine-tuning compares the spec with its config first)."""
+    path = resolve_model_path(path)
+    if path.suffix == ".onnx":
+        raise UserError(f"{path}: an ONNX graph holds no trainable weights; use the .pt/.ckpt it came from")
+    extra: dict = {}
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
@@ -101,20 +114,20 @@ def load_denoiser(path: str | Path | None = None, map_location: str = "cpu") -> 
             if meta.get("format") != INFERENCE_FORMAT:
                 raise ValueError(f"{path} is not a denoiselab model file (no '{INFERENCE_FORMAT}' metadata)")
             spec = json.loads(meta["spec"])
+            extra = json.loads(meta.get("extra", "{}"))
             state = {k: fh.get_tensor(k) for k in fh.keys()}
     else:
         ckpt = load_checkpoint(path, map_location)
         if ckpt.get("format") == INFERENCE_FORMAT:
-            spec, state = ckpt["spec"], ckpt["state_dict"]
+            spec, state, extra = ckpt["spec"], ckpt["state_dict"], dict(ckpt.get("extra") or {})
         elif CKPT_KEY in ckpt and "state_dict" in ckpt:
             spec = ckpt[CKPT_KEY]["denoiser"]
+            extra = {k: v for k, v in ckpt[CKPT_KEY].items() if k not in ("denoiser", "wandb_id")}
             state = {k[len("denoiser."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("denoiser.")}
         else:
-            raise ValueError(f"{path} is neither a denoiselab inference file nor a denoiselab-train checkpoint")
-    denoiser = Denoiser.from_spec(spec)
+            raise UserError(f"{path} is neither a denoiselab inference file nor a denoiselab-train checkpoint")
     state = {k.replace("net._orig_mod.", "net."): v for k, v in state.items()}  # torch.compile'd nets
-    denoiser.load_state_dict(state)
-    return denoiser.eval()
+    return spec, state, extra
 
 
 def _load_onnx(path: Path) -> Denoiser:

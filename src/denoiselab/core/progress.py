@@ -65,7 +65,7 @@ class Progress:
             self._line(start=True)
         return self
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: float = 1) -> None:
         self.done += n
         if not self.enabled:
             return
@@ -91,7 +91,8 @@ class Progress:
             log.info("%s: 0%s %s", self.description, of, self.unit)
             return
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        text = f"{self.description}: {self.done}{of} {self.unit}, {rate:.2f}/s, {format_seconds(elapsed)} elapsed"
+        done = f"{self.done:.0f}" if isinstance(self.done, float) else str(self.done)
+        text = f"{self.description}: {done}{of} {self.unit}, {rate:.2f}/s, {format_seconds(elapsed)} elapsed"
         if end:
             text += " (done)"
         elif self.total and rate > 0:

@@ -144,16 +144,24 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
 SCORES = ("pesq_wb", "pesq_nb", "estoi", "si_sdr", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "snr_est")
 
 
+#: Scores that need no reference: a recording refused for alignment still has them.
+NON_INTRUSIVE = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "snr_est")
+
+
 def per_device(rows: list[dict]) -> list[dict]:
+    """Per-device means with 95 % CIs: intrusive scores over the aligned recordings, non-intrusive ones
+    over every recording that has them (so a device whose references all failed stays ranked by DNSMOS)."""
     out = []
     for dev in dict.fromkeys(r["device"] for r in rows):
-        mine = [r for r in rows if r["device"] == dev and r["status"] == "ok"]
-        row: dict[str, Any] = {"device": dev, "n": len(mine),
-                               "refused": sum(r["status"] == "refused" for r in rows if r["device"] == dev)}
+        everything = [r for r in rows if r["device"] == dev]
+        mine = [r for r in everything if r["status"] == "ok"]
+        refused = sum(r["status"] == "refused" for r in everything)
+        row: dict[str, Any] = {"device": dev, "n": len(mine), "refused": refused}
         for s in SCORES:
+            source = everything if s in NON_INTRUSIVE else mine
             for tag in ("before", "after"):
                 key = f"{s}_{tag}" if s != "snr_est" else ("snr_est" if tag == "before" else "snr_est_after")
-                m, ci, _ = report.mean_ci(float(r[key]) for r in mine if key in r and r[key] != "")
+                m, ci, _ = report.mean_ci(float(r[key]) for r in source if key in r and r[key] != "")
                 row[f"{s}_{tag}"], row[f"{s}_{tag}_ci95"] = m, ci
         out.append(row)
     for s in SCORES:

@@ -19,9 +19,10 @@ import numpy as np
 
 from denoiselab.core import audio
 from denoiselab.core.files import safe_filename
-from denoiselab.core.mixing import loop_crop, mix_at_snr
+from denoiselab.core.mixing import loop_crop, mix_at_snr, peak_normalize, snr_gain
 from denoiselab.core.progress import track
-from denoiselab.core.sources import AudioCache, load_tracks, match_pairs
+from denoiselab.core.rooms import RoomAugment, reverberate
+from denoiselab.core.sources import AudioCache, category, load_tracks, match_pairs
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation import report
 from denoiselab.evaluation.baselines import get_baseline
@@ -40,11 +41,16 @@ class TestItem:
     rate: int
     snr_db: float
     noise_type: str
+    clean_rate: int | None = None  # the reference's own rate when it differs (it is resampled to ``rate``)
 
 
 # ---------------------------------------------------------------------- test sets
 def paired_items(noisy_dir: str | Path, clean_dir: str | Path, max_files: int | None = None) -> list[TestItem]:
+    """Noisy/clean pairs by matching names; noise type from the file name's category (see
+    ``core.sources.category``); a clean reference at another rate than its noisy file is resampled,
+    warned about once, and both rates are recorded."""
     items = []
+    mismatched: list[tuple[str, int, int]] = []
     for noisy_path, clean_path in match_pairs(noisy_dir, clean_dir)[: max_files or None]:
         try:
             n, rn = audio.read(noisy_path)
@@ -55,18 +61,29 @@ def paired_items(noisy_dir: str | Path, clean_dir: str | Path, max_files: int | 
         n, c = audio.to_mono(n), audio.resample(audio.to_mono(c), rc, rn)
         k = min(n.shape[-1], c.shape[-1])
         n, c = n[:k], c[:k]
-        items.append(TestItem(str(Path(noisy_path).relative_to(noisy_dir)), n, c, rn, M.snr(c, n), "paired"))
+        if rc != rn:
+            mismatched.append((str(noisy_path), rn, rc))
+        items.append(TestItem(str(Path(noisy_path).relative_to(noisy_dir)), n, c, rn, M.snr(c, n),
+                              category(noisy_path), rc if rc != rn else None))
     if not items:
         raise ValueError(f"no usable noisy/clean pairs in {noisy_dir} and {clean_dir}")
+    if mismatched:
+        path, rn, rc = mismatched[0]
+        log.warning("%d clean reference(s) are at another rate than their noisy file (e.g. %s: noisy %d Hz, clean "
+                    "%d Hz); they were resampled to the noisy rate, and both rates are in per_file.csv "
+                    "(rate, clean_rate). A reference below the noisy file's bandwidth makes every score pessimistic.",
+                    len(mismatched), path, rn, rc)
     return items
 
 
 def mixed_items(clean_dir: str | Path, noise_dir: str | Path, snrs: Sequence[float], seed: int,
                 sample_rate: int = 16000, max_files: int | None = None,
-                max_seconds: float | None = None, every_snr: bool = True) -> list[TestItem]:
+                max_seconds: float | None = None, every_snr: bool = True,
+                rooms: RoomAugment | None = None) -> list[TestItem]:
     """Every clean file at every SNR (or, with ``every_snr=False``, file i at SNR i mod len(snrs):
     one mixture per utterance, SNRs spread evenly), with a noise file/offset chosen by
-    (seed, file, snr)."""
+    (seed, file, snr). With ``rooms``, speech and noise are reverberated in a room of that bank (the
+    reference is the talker's early response, as in training); the SNR is measured at the microphone."""
     cache = AudioCache(None, sample_rate)
     clean = load_tracks(clean_dir, cache, kind="test clean")[: max_files or None]
     noise = load_tracks(noise_dir, cache, kind="test noise")
@@ -81,11 +98,27 @@ def mixed_items(clean_dir: str | Path, noise_dir: str | Path, snrs: Sequence[flo
             rng = np.random.default_rng([int(seed), i, k])
             nt = noise[int(rng.integers(len(noise)))]
             n = loop_crop(np.asarray(nt.samples), x.shape[0], rng)
-            noisy, clean_x, _ = mix_at_snr(x, n, snr)
+            if rooms is not None:
+                noisy, clean_x = _reverberant_mixture(x, n, snr, rooms, sample_rate, rng)
+            else:
+                noisy, clean_x, _ = mix_at_snr(x, n, snr)
             name = f"{Path(c.path).stem}_snr{snr:g}_{Path(nt.path).stem}"
             items.append(TestItem(name, noisy.astype(np.float32), clean_x.astype(np.float32), sample_rate,
                                   float(snr), nt.label))
     return items
+
+
+def _reverberant_mixture(x: np.ndarray, n: np.ndarray, snr: float, rooms: RoomAugment, sample_rate: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    room = torch.tensor([int(rng.integers(rooms.rooms)) if rng.uniform() < rooms.p else -1])
+    heard, target, rev_noise = reverberate(torch.from_numpy(x)[None], torch.from_numpy(n)[None], room,
+                                           rooms.bank(sample_rate))
+    heard, target, rev_noise = heard[0], target[0], rev_noise[0]
+    noisy = heard + rev_noise * snr_gain(heard, rev_noise, snr)
+    noisy, target = peak_normalize(noisy, target)
+    return noisy.numpy(), target.numpy()
 
 
 def write_testset(items: Sequence[TestItem], out_dir: Path) -> Path:
@@ -179,7 +212,7 @@ def evaluate(items: list[TestItem], systems: dict[str, Callable], metric_names: 
         for i, it in enumerate(items):
             sc = scores[si * len(items) + i]
             row = {"system": s, "file": it.name, "snr_db": it.snr_db, "snr_bucket": snr_bucket(it.snr_db),
-                   "noise_type": it.noise_type, "rate": it.rate}
+                   "noise_type": it.noise_type, "rate": it.rate, "clean_rate": it.clean_rate or it.rate}
             row.update({m: sc[m] for m in metric_names})
             row.update({f"d_{m}": sc[m] - noisy_scores[i][m] for m in metric_names})
             rows.append(row)
@@ -203,7 +236,7 @@ def summarize(rows: list[dict], metric_names: Sequence[str]) -> list[dict]:
 
 
 def _write_outputs(rows, summary, metric_names, items, outputs, out_dir: Path, examples: int, plots: bool) -> None:
-    cols = ["system", "file", "snr_db", "snr_bucket", "noise_type", "rate", *metric_names,
+    cols = ["system", "file", "snr_db", "snr_bucket", "noise_type", "rate", "clean_rate", *metric_names,
             *[f"d_{m}" for m in metric_names]]
     report.write_csv(out_dir / "per_file.csv", rows, cols)
     sum_cols = ["system", "n", *list(dict.fromkeys([*SUMMARY_KEYS, *metric_names])),
@@ -217,7 +250,7 @@ def _write_outputs(rows, summary, metric_names, items, outputs, out_dir: Path, e
           "## Improvement over the noisy input (mean of per-file differences)", "",
           report.markdown_table(summary, ["system", *[f"d_{m}" for m in main_metrics]])]
     for key, title in (("snr_bucket", "By input SNR (dB)"), ("noise_type", "By noise type")):
-        groups = report.group_means(rows, [key, "system"], main_metrics)
+        groups = report.group_means(rows, [key, "system"], main_metrics, sort=key == "snr_bucket")
         md += ["", f"## {title}", "", report.markdown_table(groups, [key, "system", "n", *main_metrics])]
     if plots:
         pngs = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -45,8 +46,10 @@ def mean_ci(values: Iterable[float], z: float = 1.96) -> tuple[float, float, int
     return float(x.mean()), float(half), int(x.size)
 
 
-def group_means(rows: Sequence[dict[str, Any]], keys: Sequence[str], metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """Mean of each metric per unique combination of ``keys`` (order of first appearance)."""
+def group_means(rows: Sequence[dict[str, Any]], keys: Sequence[str], metrics: Sequence[str],
+                sort: bool = False) -> list[dict[str, Any]]:
+    """Mean of each metric per unique combination of ``keys`` (order of first appearance, or with
+    ``sort`` numeric order of the first key: SNR buckets -5..0 before 0..5 before 10..15)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(tuple(r[k] for k in keys), []).append(r)
@@ -57,6 +60,8 @@ def group_means(rows: Sequence[dict[str, Any]], keys: Sequence[str], metrics: Se
         for m in metrics:
             row[m] = mean_ci(float(x[m]) for x in members if m in x)[0]
         out.append(row)
+    if sort:
+        out.sort(key=lambda r: _sort_key(r[keys[0]]))
     return out
 
 
@@ -196,7 +201,9 @@ def _nan0(v):
 
 
 def _sort_key(v):
+    """Numbers and numeric ranges ("-5..0", "10..15") in numeric order, then text."""
     try:
-        return (0, float(v))
+        return (0, float(v), "")
     except (TypeError, ValueError):
-        return (1, str(v))
+        m = re.match(r"\s*(-?\d+(?:\.\d+)?)", str(v))
+        return (0, float(m.group(1)), str(v)) if m else (1, 0.0, str(v))

@@ -170,3 +170,96 @@ class RunMetricsFile(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, {"event": "end", "step": int(trainer.global_step),
                               "seconds": round(time.monotonic() - self._t0, 2)})
+
+
+class ProgressBar(L.pytorch.callbacks.RichProgressBar):
+    """Lightning's rich bar, without its "Epoch 0/-2" when training is bounded by steps or time."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        trainer = self.trainer
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            return super()._get_train_description(current_epoch)
+        budget = f", step budget {trainer.max_steps}" if trainer.max_steps and trainer.max_steps > 0 else ""
+        return f"Epoch {current_epoch}{budget}"
+
+
+class ProgressLines(L.Callback):
+    """A plain progress line at least every ``interval`` seconds (step, rate, time left, loss) and one
+    per validation, through logging: what a log file or a redirected console gets instead of bars."""
+
+    def __init__(self, interval: float | None = None):
+        from denoiselab.core.progress import interval_seconds
+
+        self.interval = interval_seconds() if interval is None else float(interval)
+        self._t0 = self._last = time.monotonic()
+        self._step0 = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t0 = self._last = time.monotonic()
+        self._step0 = int(trainer.global_step)
+        budget = f"{trainer.max_steps} steps" if trainer.max_steps and trainer.max_steps > 0 else "no step budget"
+        log.info("train: starting at step %d (%s)", trainer.global_step, budget)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval or not trainer.is_global_zero:
+            return
+        self._last = now
+        from denoiselab.core.progress import format_seconds
+
+        step, elapsed = int(trainer.global_step), now - self._t0
+        rate = (step - self._step0) / elapsed if elapsed > 0 else 0.0
+        left = ""
+        if trainer.max_steps and trainer.max_steps > 0 and rate > 0:
+            left = f", about {format_seconds((trainer.max_steps - step) / rate)} left"
+        loss = trainer.callback_metrics.get("train/loss_step")
+        loss_text = f", loss {float(loss):.4f}" if loss is not None else ""
+        of = f"/{trainer.max_steps}" if trainer.max_steps and trainer.max_steps > 0 else ""
+        log.info("train: step %d%s, %.2f steps/s, %s elapsed%s%s", step, of, rate, format_seconds(elapsed), left,
+                 loss_text)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        shown = {k: float(v) for k, v in trainer.callback_metrics.items()
+                 if k.startswith("val/") and isinstance(v, torch.Tensor) and v.numel() == 1}
+        if shown:
+            log.info("validation at step %d: %s", trainer.global_step,
+                     ", ".join(f"{k} {v:.3f}" for k, v in sorted(shown.items())))
+
+
+class InvocationBudget(L.Callback):
+    """Stop this invocation after ``seconds`` of training (``time_budget=``). Lightning's
+    ``trainer.max_time`` counts the time of earlier invocations too (its timer is restored on resume);
+    this one starts from zero every time, e.g. "fine-tune for five more minutes"."""
+
+    def __init__(self, seconds: float):
+        if seconds <= 0:
+            raise ValueError(f"time_budget must be > 0 seconds, got {seconds}")
+        self.seconds = float(seconds)
+        self._t0 = time.monotonic()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t0 = time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if time.monotonic() - self._t0 >= self.seconds and not trainer.should_stop:
+            trainer.should_stop = True
+            log.info("time_budget of %.0f s reached at step %d: stopping", self.seconds, trainer.global_step)
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from 90, "90", "00:00:01:30" (DD:HH:MM:SS, Lightning's max_time format) or "1:30"."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parts = [float(p) for p in text.split(":")]
+    except ValueError:
+        raise ValueError(f"time_budget={value!r}: give seconds or DD:HH:MM:SS") from None
+    scale = (86400.0, 3600.0, 60.0, 1.0)[-len(parts):]
+    return sum(p * s for p, s in zip(parts, scale))

@@ -16,6 +16,8 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
+from denoiselab.core.errors import user_error_of
+
 log = logging.getLogger(__name__)
 
 WANDB_ID_FILE = "wandb_id.txt"
@@ -83,8 +85,9 @@ def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], An
     def wrapped(cfg: DictConfig) -> Any:
         try:
             return task(cfg)
-        except Exception:
-            log.exception("Run failed")
+        except Exception as exc:
+            if user_error_of(exc) is None:  # a bug: keep its traceback in the run's log file
+                log.exception("Run failed")
             raise
         finally:
             close_loggers()

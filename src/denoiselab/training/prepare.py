@@ -27,6 +27,17 @@ log = logging.getLogger("denoiselab.training.prepare")
 MANIFEST_COLUMNS = ("kind", "path", "duration", "rate", "source", "rms_db", "split")
 
 
+#: How far (as a share of the audio) the validation split may drift from --val-fraction unwarned.
+SHARE_TOLERANCE = 0.05
+
+
+def validation_share(rows: list[dict], kind: str) -> float | None:
+    """Share of the ``kind`` audio (by duration) in the validation split; None without audio."""
+    total = sum(r["duration"] for r in rows if r["kind"] == kind)
+    val = sum(r["duration"] for r in rows if r["kind"] == kind and r["split"] == "val")
+    return val / total if total else None
+
+
 def clip_starts(n: int, clip: int, hop: int, keep_tail: bool = False) -> list[int]:
     """Start samples of the clips of a recording of n samples (a short recording gives none)."""
     if n < clip:
@@ -101,6 +112,13 @@ def prepare(clean: str | Path, noise: str | Path, out: str | Path, sample_rate: 
                 rows.append({"kind": kind, "path": str(dst.relative_to(out)), "duration": clip / sample_rate,
                              "rate": sample_rate, "source": str(src), "rms_db": round(rms_db(x), 2), "split": split})
     report.write_csv(out / "manifest.csv", rows, MANIFEST_COLUMNS)
+    for kind in ("clean", "noise"):
+        share = validation_share(rows, kind)
+        if share is not None and abs(share - val_fraction) > SHARE_TOLERANCE:
+            log.warning("%s: validation holds %.0f %% of the audio, not the %.0f %% asked for (--val-fraction "
+                        "splits by source file, and these files differ in length); with a few long recordings, "
+                        "cut them first or give separate validation folders", kind, 100 * share, 100 * val_fraction)
+            stats[f"{kind} validation share"] = f"{100 * share:.0f} %"
     if premix_snrs and premix_count:
         stats["premixed pairs"] = _premix(rows, out, sample_rate, premix_snrs, premix_count, seed)
     for path, why in skipped:

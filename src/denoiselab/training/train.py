@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar as ProgressBarBase
 from omegaconf import DictConfig, open_dict
 
 from denoiselab.core.checkpoints import (
@@ -26,6 +27,9 @@ from denoiselab.core.checkpoints import (
     load_checkpoint,
 )
 from denoiselab.core.errors import UserError
+from denoiselab.core.progress import interactive
+from denoiselab.training.callbacks import InvocationBudget, ProgressLines, parse_duration
+from denoiselab.training.finetune import adopt_model_settings, freeze, load_weights
 from denoiselab.training.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
 
 log = logging.getLogger(__name__)
@@ -133,11 +137,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     fit_strategy_to_accelerator(cfg)
     L.seed_everything(int(cfg.seed), workers=True)
 
+    start = adopt_model_settings(cfg) if cfg.get("init_from") else None
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     loss = hydra.utils.instantiate(cfg.loss)
     model: L.LightningModule = hydra.utils.instantiate(cfg.model, loss=loss)
 
     resume = resolve_resume(cfg, run_dir)
+    if start is not None:
+        model.extra_checkpoint_meta["init_from"] = start
+        if resume is None:  # a resumed fine-tuning run continues from its own checkpoint
+            load_weights(model.denoiser, str(cfg.init_from), strict=bool(cfg.get("init_strict", True)))
+    freeze(model.denoiser, [str(n) for n in (cfg.get("finetune") or {}).get("freeze") or []])
     if resume is None and cfg.get("train", True):
         refuse_to_overwrite(run_dir)
     meta = checkpoint_meta(resume) if resume else {}
@@ -145,7 +155,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     multirun = hc is not None and hc.mode == RunMode.MULTIRUN
     group = Path(hc.sweep.dir).name if multirun else None
     name = f"{Path(hc.sweep.dir).name}/{hc.sweep.subdir}" if multirun else run_dir.name
-    backbone = str(cfg.get("backbone") or model.denoiser.net_name)
+    backbone = model.denoiser.net_name if start else str(cfg.get("backbone") or model.denoiser.net_name)
     loggers = instantiate_loggers(cfg.get("logger"), run_dir, wandb_id=meta.get("wandb_id"),
                                   group=group, tags=[backbone], name=name)
     from lightning.pytorch.utilities import rank_zero_only
@@ -155,7 +165,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if wandb_ids:
         model.extra_checkpoint_meta["wandb_id"] = wandb_ids[0]
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer_overrides: dict[str, Any] = {}
+    if not interactive():  # a log file or pipe gets plain progress lines, not a redrawn bar
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBarBase)] + [ProgressLines()]
+        trainer_overrides["enable_progress_bar"] = False
+    if cfg.get("time_budget"):
+        callbacks.append(InvocationBudget(parse_duration(cfg.time_budget)))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                                 **trainer_overrides)
 
     for lg in loggers:
         lg.log_hyperparams({"backbone": backbone, "seed": int(cfg.seed)})
@@ -177,29 +194,32 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             metrics.update({k: float(v) for k, v in d.items()})
 
     if trainer.is_global_zero:
-        _print_summary(trainer, cfg, metrics, run_dir)
+        _print_summary(trainer, cfg, metrics, run_dir, backbone)
     return metrics
 
 
-def _print_summary(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float], run_dir: Path) -> None:
+def _print_summary(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float], run_dir: Path,
+                   backbone: str) -> None:
+    """Scores in a table; the paths a user copies on lines of their own (a table would cut them)."""
     from rich.console import Console
     from rich.table import Table
 
     cb = trainer.checkpoint_callback
-    table = Table(title=f"denoiselab-train: {cfg.get('backbone')}", show_header=False)
-    table.add_row("run dir", str(run_dir))
+    table = Table(title=f"denoiselab-train: {backbone}", show_header=False)
     monitor = str(cfg.get("monitor"))
     if cb is not None and getattr(cb, "best_model_score", None) is not None:
         table.add_row(f"best {monitor}", f"{float(cb.best_model_score):.3f}")
-        table.add_row("best checkpoint", str(cb.best_model_path))
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        table.add_row("last checkpoint", str(last))
     for key in ("val/si_sdr", "val/si_sdri", "val/loss", "test/si_sdr", "test/si_sdri"):
         if key in metrics:
             table.add_row(key, f"{metrics[key]:.3f}")
     table.add_row("steps", str(trainer.global_step))
     Console().print(table)
+    best, last = best_checkpoint(run_dir), run_dir / "checkpoints" / "last.ckpt"
+    print(f"run dir:         {run_dir}")
+    if best is not None:
+        print(f"best checkpoint: {best}")
+    if last.is_file():
+        print(f"last checkpoint: {last}")
 
 
 @task_wrapper

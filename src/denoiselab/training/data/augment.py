@@ -38,6 +38,8 @@ class DeviceAugment:
     p_eq / eq_hz (log-uniform) / eq_gain_db / eq_q: one peaking filter colouring the speech.
     p_level / level_db: overall level change of the mixture.
     p_clip / clip_fraction: hard clipping at this fraction of the mixture's peak (0.5..0.9 is mild).
+    colour_noise: the same low-/high-pass and EQ also colour the noise: a re-recorded mixture passes
+    speech and noise through one loudspeaker/microphone path (False: only the talker's path).
     """
 
     p_lowpass: float = 0.3
@@ -52,6 +54,7 @@ class DeviceAugment:
     level_db: Sequence[float] = (-20.0, 6.0)
     p_clip: float = 0.1
     clip_fraction: Sequence[float] = (0.5, 0.9)
+    colour_noise: bool = False
 
     def __post_init__(self) -> None:
         for name in ("p_lowpass", "p_highpass", "p_eq", "p_level", "p_clip"):
@@ -96,6 +99,7 @@ class DeviceAugment:
             "aug_eq_q": np.float32(eq_q),
             "aug_level_db": np.float32(level if u[3] < self.p_level else 0.0),
             "aug_clip": np.float32(clip if u[4] < self.p_clip else 1.0),
+            "aug_colour_noise": np.float32(1.0 if self.colour_noise else 0.0),
         }
 
 

@@ -10,12 +10,18 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from denoiselab.core import audio
+from denoiselab.core.errors import UserError
+from denoiselab.core.files import nearest_path_hint
+from denoiselab.core.rooms import RirBank, RoomAugment
 from denoiselab.core.sources import AudioCache, Track, load_tracks, match_pairs, split_by_file
 from denoiselab.training.data.augment import DeviceAugment
 from denoiselab.training.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, ResumableLoader, collate
 from denoiselab.training.data.mixing import Mixer
 
 log = logging.getLogger(__name__)
+
+#: finetune.generic_noise value for the procedural noise pool that ships with the package.
+GENERIC_BUILTIN = "builtin"
 
 PathLike = str | Path | Sequence[str | Path]
 
@@ -102,6 +108,7 @@ class MixtureDataModule(_BaseDataModule):
         min_seconds: float = 0.5,
         mix: Mixer | dict | None = None,
         augment: DeviceAugment | dict | None = None,
+        rooms: RoomAugment | dict | None = None,
         mix_on_device: bool = True,
         batch_size: int = 8,
         num_workers: int = 0,
@@ -110,8 +117,17 @@ class MixtureDataModule(_BaseDataModule):
         val_seed: int = 4321,
         cache_dir: str | None = None,
         pin_memory: bool = False,
+        generic_noise: PathLike | None = None,
+        generic_share: float = 0.0,
+        min_noise_seconds: float = 0.0,
     ):
         super().__init__(sample_rate, clip_seconds, batch_size, num_workers, seed, val_seed, cache_dir, pin_memory)
+        if not 0.0 <= float(generic_share) < 1.0:
+            raise UserError(f"finetune.generic_share must be in [0, 1), got {generic_share}")
+        self.generic_noise, self.generic_share = generic_noise, float(generic_share)
+        self.min_noise_seconds = float(min_noise_seconds)
+        if generic_noise not in (None, "", GENERIC_BUILTIN):
+            _require_paths(generic_noise=generic_noise)
         if manifest:
             clean, noise, val_clean, val_noise = read_manifest(manifest, root)
         elif clean in (None, "", "???") or noise in (None, "", "???"):
@@ -131,6 +147,10 @@ class MixtureDataModule(_BaseDataModule):
         self.augment = augment if isinstance(augment, DeviceAugment) or augment is None else DeviceAugment(**augment)
         if self.augment is not None:
             self.augment.check_rate(self.sample_rate)
+        self.rooms = rooms if isinstance(rooms, RoomAugment) or rooms is None else RoomAugment(**rooms)
+        if self.rooms is not None and self.rooms.cache_dir is None:
+            self.rooms.cache_dir = cache_dir
+        self._bank: RirBank | None = None
         self.mix_on_device = mix_on_device
         self.max_val_items = max_val_items
 
@@ -140,31 +160,28 @@ class MixtureDataModule(_BaseDataModule):
     def prepare_data(self) -> None:
         """Decode everything once into the cache (rank 0 only, before the other ranks read it)."""
         if self.cache_dir:
-            for roots in (self.clean, self.noise, self.val_clean, self.val_noise, self.test_clean, self.test_noise):
+            named = {"clean": self.clean, "noise": self.noise, "validation clean": self.val_clean,
+                     "validation noise": self.val_noise, "test clean": self.test_clean, "test noise": self.test_noise}
+            for kind, roots in named.items():
                 if roots:
-                    load_tracks(roots, self.cache, kind="audio", min_samples=1)
+                    load_tracks(roots, self.cache, kind=kind, min_samples=1)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         cache = self.cache
-        clean_files, noise_files = audio.find_all(_roots(self.clean)), audio.find_all(_roots(self.noise))
-        if self.val_clean:
-            train_clean, val_clean = clean_files, None
-        else:
-            train_clean, val_clean = split_by_file(clean_files, self.val_fraction, self.seed)
-        if self.val_noise:
-            train_noise, val_noise = noise_files, None
-        else:
-            train_noise, val_noise = split_by_file(noise_files, self.val_fraction, self.seed + 1)
-        clean = load_tracks(self.clean, cache, self._min_len(), "clean", files=train_clean)
-        noise = load_tracks(self.noise, cache, 1, "noise", files=train_noise)
-        vc = (load_tracks(self.val_clean, cache, self._min_len(), "validation clean") if self.val_clean
-              else load_tracks(self.clean, cache, self._min_len(), "validation clean", files=val_clean or train_clean))
-        vn = (load_tracks(self.val_noise, cache, 1, "validation noise") if self.val_noise
-              else load_tracks(self.noise, cache, 1, "validation noise", files=val_noise or train_noise))
+        clean, vc = self._split(self.clean, self.val_clean, "clean", self._min_len(), self.seed)
+        noise, vn = self._split(self.noise, self.val_noise, "noise", 1, self.seed + 1)
+        seconds = sum(len(t) for t in noise) / self.sample_rate
+        if seconds < self.min_noise_seconds:
+            raise UserError(f"data.noise holds {seconds:.1f} s of usable noise for training; record at least "
+                            f"{self.min_noise_seconds:g} s (a minute or more is better) of the noise to remove")
+        generic = self._generic_pool() if self.generic_share > 0 else []
         self.train_set = ClipMixtureDataset(clean, noise, self.clip_samples, self.mixer, self.seed,
-                                            augment=self.augment)
+                                            augment=self.augment, rooms=self.rooms, generic=generic,
+                                            generic_share=self.generic_share)
+        if self.rooms is not None:
+            self._bank = self.rooms.bank(self.sample_rate)
         self.val_set = ClipMixtureDataset(vc, vn, self.clip_samples, self.mixer, self.val_seed,
                                           random_offsets=False, max_items=self.max_val_items)
         if self.test_clean and self.test_noise:
@@ -175,14 +192,45 @@ class MixtureDataModule(_BaseDataModule):
         log.info("Data: %d train clips (%d clean, %d noise files), %d validation mixtures",
                  len(self.train_set), len(clean), len(noise), len(self.val_set))
 
+    def _split(self, roots: PathLike, val_roots: PathLike | None, kind: str, min_len: int, seed: int
+               ) -> tuple[list[Track], list[Track]]:
+        """(train, validation) tracks: the validation folders if given, else data.val_fraction of the files;
+        a single recording (one long lab recording of a room's noise) is split by time instead."""
+        cache = self.cache
+        if val_roots:
+            return (load_tracks(roots, cache, min_len, kind),
+                    load_tracks(val_roots, cache, min_len, f"validation {kind}"))
+        files = audio.find_all(_roots(roots))
+        if len(files) == 1 and self.val_fraction > 0:
+            track = load_tracks(roots, cache, min_len, kind, files=files)[0]
+            cut = int(len(track) * (1.0 - self.val_fraction))
+            if min(cut, len(track) - cut) >= max(min_len, self.clip_samples // 2):
+                log.info("%s: one recording; its last %.0f %% is held out for validation", kind,
+                         100 * self.val_fraction)
+                return ([Track(track.path, track.samples[:cut], track.label)],
+                        [Track(track.path, track.samples[cut:], track.label)])
+        train_files, val_files = split_by_file(files, self.val_fraction, seed)
+        train = load_tracks(roots, cache, min_len, kind, files=train_files)
+        val = load_tracks(roots, cache, min_len, f"validation {kind}", files=val_files or train_files)
+        return train, val
+
+    def _generic_pool(self) -> list[Track]:
+        """Noise of other kinds mixed into a share of fine-tuning mixtures, so the model does not forget
+        them: the folder finetune.generic_noise, or (builtin / unset) procedurally generated noise."""
+        if self.generic_noise in (None, "", GENERIC_BUILTIN):
+            from denoiselab.training.data.demo_corpus import builtin_noise_pool
+
+            return [Track(f"builtin:{kind}", x, kind) for kind, x in builtin_noise_pool(self.sample_rate)]
+        return load_tracks(self.generic_noise, self.cache, 1, "generic noise")
+
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Mix on the batch's device so workers only read audio."""
         batch = super().on_after_batch_transfer(batch, dataloader_idx)
-        return self.mixer.mix(batch, self.sample_rate) if "noisy" not in batch else batch
+        return self.mixer.mix(batch, self.sample_rate, self._bank) if "noisy" not in batch else batch
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if not self.mix_on_device:
-            return self.mixer.mix(batch, self.sample_rate)
+            return self.mixer.mix(batch, self.sample_rate, self._bank)
         return batch
 
 
@@ -276,7 +324,7 @@ def _require_paths(**paths: Any) -> None:
             continue
         for p in _roots(value):
             if not Path(str(p)).expanduser().exists():
-                raise FileNotFoundError(f"data.{key}: no such file or folder: {p}")
+                raise FileNotFoundError(f"data.{key}: no such file or folder: {p}{nearest_path_hint(p)}")
 
 
 def _roots(x: PathLike) -> list:

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from denoiselab.core.mixing import crop_or_pad, loop_crop
+from denoiselab.core.rooms import RoomAugment
 from denoiselab.core.sources import Track
 from denoiselab.training.data.augment import DeviceAugment
 from denoiselab.training.data.mixing import Mixer
@@ -38,13 +39,17 @@ class ClipMixtureDataset(Dataset):
         random_offsets: bool = True,
         max_items: int | None = None,
         augment: DeviceAugment | None = None,
+        rooms: RoomAugment | None = None,
+        generic: Sequence[Track] = (),
+        generic_share: float = 0.0,
     ):
         if clip_samples <= 0:
             raise ValueError(f"clip length must be positive, got {clip_samples} samples")
         self.clean, self.noise = list(clean), list(noise)
         self.clip = int(clip_samples)
         self.mixer, self.seed, self.random_offsets = mixer, int(seed), random_offsets
-        self.augment = augment
+        self.augment, self.rooms = augment, rooms
+        self.generic, self.generic_share = list(generic), float(generic_share)
         counts = np.array([max(1, len(t) // self.clip) for t in self.clean], dtype=np.int64)
         self._cum = np.cumsum(counts)
         self.n_items = int(self._cum[-1])
@@ -70,10 +75,15 @@ class ClipMixtureDataset(Dataset):
         else:
             start = clip_idx * self.clip
             clean = crop_or_pad(track.samples[start:start + self.clip], self.clip, rng, random=False)
-        noise_ids = rng.integers(0, len(self.noise), size=self.mixer.noises_per_mixture)
-        noise = np.stack([loop_crop(self.noise[i].samples, self.clip, rng) for i in noise_ids])
+        pool = self.noise
+        if self.generic and rng.uniform() < self.generic_share:  # a mixture of another noise kind
+            pool = self.generic
+        noise_ids = rng.integers(0, len(pool), size=self.mixer.noises_per_mixture)
+        noise = np.stack([loop_crop(pool[i].samples, self.clip, rng) for i in noise_ids])
         params = self.mixer.draw(rng)
         extra = {k: torch.tensor(v) for k, v in self.augment.draw(rng).items()} if self.augment else {}
+        if self.rooms is not None:
+            extra.update({k: torch.tensor(v) for k, v in self.rooms.draw(rng).items()})
         return {
             **extra,
             "clean": torch.from_numpy(clean),
@@ -82,7 +92,7 @@ class ClipMixtureDataset(Dataset):
             "noise_gain": torch.from_numpy(params["noise_gain"]),
             "snr_db": torch.tensor(params["snr_db"]),
             "key": torch.tensor(key),
-            "noise_type": self.noise[int(noise_ids[0])].label,
+            "noise_type": pool[int(noise_ids[0])].label,
         }
 
 

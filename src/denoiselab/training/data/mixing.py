@@ -20,6 +20,8 @@ import torch
 
 from denoiselab.core.mixing import peak_normalize, snr_gain
 from denoiselab.core.ranges import checked_range
+from denoiselab.core.rooms import KEY as rooms_key
+from denoiselab.core.rooms import RirBank, reverberate
 from denoiselab.training.data import augment as aug
 
 MODES = ("gain", "snr")
@@ -69,20 +71,30 @@ class Mixer:
         }
 
     # ---- arithmetic (device side) -------------------------------------------------------------
-    def mix(self, batch: dict[str, torch.Tensor], sample_rate: int = 16000) -> dict[str, torch.Tensor]:
+    def mix(self, batch: dict[str, torch.Tensor], sample_rate: int = 16000,
+            rooms: RirBank | None = None) -> dict[str, torch.Tensor]:
         """Turn {clean [B,T], noise [B,K,T], params} into {noisy, clean, noise} on the batch's device.
 
         Batches that carry ``aug_*`` parameters (training items drawn with a ``DeviceAugment``)
-        are also coloured, level-shifted and clipped; see ``denoiselab.training.data.augment``.
+        are also coloured, level-shifted and clipped (``training.data.augment``); those with a room id
+        and a bank of room responses are reverberated, the target being the talker's early response
+        (``core.rooms``). The SNR is measured on the speech as the microphone hears it.
+        ``noise`` in the result is always what the model must remove: ``noisy - clean``.
         """
         augmented = aug.KEYS[0] in batch
         clean = batch["clean"] * batch["clean_gain"].unsqueeze(-1)
+        noise = (batch["noise"] * batch["noise_gain"].unsqueeze(-1)).sum(1)
         if augmented:
             clean = aug.colour(clean, batch, sample_rate)
-        noise = (batch["noise"] * batch["noise_gain"].unsqueeze(-1)).sum(1)
+            if "aug_colour_noise" in batch and bool((batch["aug_colour_noise"] > 0).any()):
+                noise = aug.colour(noise, batch, sample_rate)
+        heard, target = clean, clean
+        if rooms is not None and rooms_key in batch:
+            heard, target, noise = reverberate(clean, noise, batch[rooms_key], rooms)
         if self.mode == "snr":
-            noise = noise * snr_gain(clean, noise, batch["snr_db"])
-        noisy = clean + noise
+            noise = noise * snr_gain(heard, noise, batch["snr_db"])
+        noisy = heard + noise
+        clean, noise = target, noisy - target
         if augmented:
             noisy, clean, noise = aug.level_and_clip(noisy, clean, batch)
         if self.peak_normalize:

@@ -1,0 +1,111 @@
+"""Start training from trained weights (``init_from=default|PATH``): fine-tuning on a lab's own noise.
+
+The backbone, front end, head and rate come from the file, so a config default never fights the
+weights; an override that contradicts the file is refused naming the key. Weights and the feature-
+normalisation statistics are loaded, the optimiser and the schedule start fresh. A load that does
+not cover every tensor (a different model part) says what was loaded and is refused unless
+``init_strict=false``; tensors whose shapes differ are never loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, open_dict
+
+from denoiselab.core.errors import UserError
+from denoiselab.core.files import sha1_of
+from denoiselab.core.model_files import read_model, resolve_model_path
+
+log = logging.getLogger(__name__)
+
+
+def _user_overrides() -> list[tuple[str, str]]:
+    """(key, value) of the command-line overrides of this run (Hydra's task overrides)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not HydraConfig.initialized():
+        return []
+    parsed = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    return [(o.key_or_group, o.value()) for o in parsed if not o.is_sweep_override()]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(a) == float(b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def adopt_model_settings(cfg: DictConfig) -> dict[str, Any]:
+    """Make cfg.model describe the init_from file's model; refuse contradicting overrides. Returns
+    what to record about the starting point."""
+    path = resolve_model_path(cfg.init_from)
+    spec, _, extra = read_model(path)
+    net, front = spec["net"], spec["frontend"]
+    for key, value in _user_overrides():
+        fixed = None
+        if key == "model/net" and value != net["name"]:
+            fixed = net["name"]
+        elif key.startswith("model.net.") and key[10:] in net["kwargs"] and not _same(value, net["kwargs"][key[10:]]):
+            fixed = net["kwargs"][key[10:]]
+        elif key.startswith("model.frontend.") and key[15:] in front and not _same(value, front[key[15:]]):
+            fixed = front[key[15:]]
+        elif key == "model.head" and value != spec["head"]:
+            fixed = spec["head"]
+        elif key == "data.sample_rate" and not _same(value, spec["sample_rate"]):
+            fixed = spec["sample_rate"]
+        if fixed is not None:
+            raise UserError(f"{key}={value} conflicts with init_from={cfg.init_from} (its {key.split('/')[-1]} is "
+                            f"{fixed}): the model's settings come from the file; drop {key}")
+    with open_dict(cfg):
+        cfg.model.net = {"name": net["name"], "kwargs": net["kwargs"]}
+        for k, v in front.items():
+            cfg.model.frontend[k] = v
+        cfg.model.head = spec["head"]
+        cfg.data.sample_rate = spec["sample_rate"]
+    return {"path": str(path), "sha1": sha1_of(path), "net": net["name"],
+            **({"made_from": extra["init_from"]} if "init_from" in extra else {})}
+
+
+def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True) -> dict[str, int]:
+    """Copy the file's tensors into ``denoiser``; returns counts of loaded/missing/unexpected/mismatched."""
+    _, state, _ = read_model(path)
+    own = denoiser.state_dict()
+    mismatched = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
+    loadable = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and k not in mismatched}
+    missing = [k for k in own if k not in loadable]
+    unexpected = [k for k in state if k not in own]
+    if (mismatched or missing or unexpected) and strict:
+        parts = [f"{len(x)} {what} (e.g. {x[0]})" for x, what in ((missing, "tensors missing from the file"),
+                 (unexpected, "tensors the model lacks"), (mismatched, "tensors of another shape")) if x]
+        raise UserError(f"init_from={path} does not fit this model: {'; '.join(parts)}; pass init_strict=false to "
+                        "load what fits (tensors of another shape are never loaded)")
+    denoiser.load_state_dict({**own, **loadable})
+    counts = {"loaded": len(loadable), "missing": len(missing), "unexpected": len(unexpected),
+              "mismatched": len(mismatched)}
+    log.info("init_from %s: loaded %d of %d tensors (missing %d, not used %d, other shape %d)", path,
+             len(loadable), len(own), len(missing), len(unexpected), len(mismatched))
+    return counts
+
+
+def freeze(denoiser: torch.nn.Module, names: list[str]) -> int:
+    """Stop training the named parts (parameter-name prefixes such as ``net.down``); returns how many
+    parameters are frozen. Unknown names are refused with the names that exist."""
+    params = dict(denoiser.named_parameters())
+    stages = sorted({".".join(n.split(".")[:2]) for n in params})
+    frozen = 0
+    for name in names:
+        hits = [p for n, p in params.items() if n == name or n.startswith(name + ".")]
+        if not hits:
+            raise UserError(f"finetune.freeze: no part named {name!r}; parts: {', '.join(stages)}")
+        for p in hits:
+            p.requires_grad_(False)
+            frozen += p.numel()
+    if names:
+        log.info("finetune.freeze %s: %s parameters frozen", list(names), f"{frozen:,}")
+    return frozen

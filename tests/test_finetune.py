@@ -1,0 +1,140 @@
+"""Fine-tuning: start from trained weights (init_from), with the file's own model settings, frozen
+parts, a general-noise share against forgetting, and lab-style noise recordings."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from denoiselab.core.checkpoints import load_checkpoint
+from denoiselab.core.errors import UserError
+from denoiselab.core.model_files import read_model
+from denoiselab.training.instantiate import close_loggers
+from denoiselab.training.train import run
+
+from conftest import noise_signal, speechlike
+from hydra_helpers import compose_train, corpus_overrides
+
+
+def _finetune(corpus, cache_dir, out, init, extra=()):
+    cfg = compose_train(["experiment=finetune", f"init_from={init}", *corpus_overrides(corpus, cache_dir),
+                         "data.clip_seconds=1.0", "data.batch_size=4", "data.num_workers=0", "trainer.max_time=null",
+                         "trainer.val_check_interval=null", "trainer.check_val_every_n_epoch=1",
+                         "finetune.min_noise_seconds=0", *extra], out)
+    try:
+        return run(cfg), cfg
+    finally:
+        close_loggers()
+
+
+def test_init_from_takes_the_files_model_weights_and_statistics(corpus, cache_dir, tmp_path, tiny_ckpt):
+    _, cfg = _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["trainer.max_steps=2", "model.optimizer.lr=0"])
+    spec, start, _ = read_model(tiny_ckpt)
+    # the config's defaults (depth 4, n_fft 512) gave way to the file's model (depth 2, n_fft 256)
+    assert cfg.model.net == spec["net"] and cfg.model.frontend.n_fft == spec["frontend"]["n_fft"] == 256
+    end = load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.ckpt")
+    after = {k[len("denoiser."):]: v for k, v in end["state_dict"].items() if k.startswith("denoiser.")}
+    for k, v in start.items():  # lr = 0: every weight is the file's; statistics frozen, so identical too
+        if "running_" not in k and "num_batches" not in k:
+            assert torch.equal(after[k].float(), v.float()), k
+    assert end["denoiselab"]["init_from"]["path"] == str(tiny_ckpt)
+    assert end["optimizer_states"][0]["state"]  # a fresh optimiser that ran, not the file's
+
+
+@pytest.mark.parametrize("override,key", [("model.net.base_channels=8", "model.net.base_channels"),
+                                          ("model/net=resnet", "model/net"),
+                                          ("model.frontend.n_fft=512", "model.frontend.n_fft")])
+def test_an_override_that_contradicts_the_file_is_refused_naming_the_key(corpus, cache_dir, tmp_path, tiny_ckpt,
+                                                                        override, key):
+    with pytest.raises(UserError, match=f"{key}=.* conflicts with init_from.*drop {key}"):
+        _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, [override, "trainer.max_steps=1"])
+
+
+def test_a_model_that_does_not_fit_is_refused_unless_init_strict_false(corpus, cache_dir, tmp_path, caplog):
+    from denoiselab.core.denoiser import Denoiser
+    from denoiselab.core.model_files import save_inference
+    from denoiselab.training.finetune import load_weights
+
+    small = Denoiser(net={"name": "unet", "kwargs": {"base_channels": 4, "depth": 2}}, frontend={"n_fft": 256})
+    wide = save_inference(Denoiser(net={"name": "unet", "kwargs": {"base_channels": 8, "depth": 2}},
+                                   frontend={"n_fft": 256}), tmp_path / "wide.pt")
+    with pytest.raises(UserError, match="tensors of another shape.*init_strict=false"):
+        load_weights(small, str(wide))
+    before = {k: v.clone() for k, v in small.state_dict().items()}
+    caplog.set_level("INFO")
+    counts = load_weights(small, str(wide), strict=False)
+    assert counts["mismatched"] > 0 and counts["loaded"] > 0  # e.g. the statistics fit, the convs do not
+    assert all(torch.equal(before[k], v) for k, v in small.state_dict().items() if "net.down" in k)
+    assert "loaded" in caplog.text and "other shape" in caplog.text
+
+
+def test_frozen_parts_stay_and_the_rest_trains(corpus, cache_dir, tmp_path, tiny_ckpt):
+    _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["trainer.max_steps=3", "model.optimizer.lr=0.01",
+                                                             "finetune.freeze=[net.down]"])
+    _, start, _ = read_model(tiny_ckpt)
+    end = {k[len("denoiser."):]: v for k, v in
+           load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.ckpt")["state_dict"].items()}
+    weights = [k for k in start if k.endswith("weight") and "running" not in k]
+    down = [k for k in weights if k.startswith("net.down.")]
+    rest = [k for k in weights if not k.startswith("net.down.")]
+    assert down and all(torch.equal(end[k], start[k]) for k in down)
+    assert sum(not torch.equal(end[k], start[k]) for k in rest) > 0.8 * len(rest)
+    with pytest.raises(UserError, match="no part named 'net.encoder'; parts: .*net.down"):
+        _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["finetune.freeze=[net.encoder]"])
+
+
+def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise_is_refused(tmp_path, cache_dir):
+    from denoiselab.training.data.datamodule import MixtureDataModule
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "speech").mkdir()
+    (tmp_path / "room").mkdir()
+    (tmp_path / "short").mkdir()
+    for i in range(4):
+        sf.write(tmp_path / "speech" / f"s{i}.wav", speechlike(2.0, 16000, rng), 16000)
+    room = np.stack([noise_signal("hum", 60.0, 44100, rng)] * 2, 1)  # one minute, 44.1 kHz stereo
+    sf.write(tmp_path / "room" / "hvac.flac", room, 44100)
+    sf.write(tmp_path / "short" / "fan.wav", noise_signal("white", 4.0, 16000, rng), 16000)
+    dm = MixtureDataModule(clean=tmp_path / "speech", noise=tmp_path / "room", clip_seconds=1.0, val_fraction=0.2,
+                           cache_dir=str(cache_dir), min_noise_seconds=10, generic_share=0.5, generic_noise="builtin")
+    dm.setup()
+    train_noise, val_noise = dm.train_set.noise[0], dm.val_set.noise[0]
+    assert len(train_noise) == 48 * 16000 and len(val_noise) == 12 * 16000  # last 20 % held out
+    types = [dm.train_set[k]["noise_type"] for k in range(200)]
+    share = np.mean([t != "hvac" for t in types])
+    assert 0.4 < share < 0.6 and "hum" in types  # general noise in about half of the mixtures
+    with pytest.raises(UserError, match="holds 4.0 s of usable noise.*at least 10 s"):
+        MixtureDataModule(clean=tmp_path / "speech", noise=tmp_path / "short", clip_seconds=1.0,
+                          cache_dir=str(cache_dir), min_noise_seconds=10).setup()
+
+
+@pytest.mark.slow
+def test_the_finetune_interface_as_documented(corpus, tmp_path, tiny_ckpt):
+    from denoiselab.core.model_files import load_denoiser, save_inference
+
+    model_file = save_inference(load_denoiser(tiny_ckpt), tmp_path / "lab_start.pt")  # an exported file works too
+    out = tmp_path / "OUT"
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    proc = subprocess.run([sys.executable, "-m", "denoiselab.cli.train", "experiment=finetune",
+                           f"init_from={model_file}", f"data.clean={corpus['clean']}", f"data.noise={corpus['noise']}",
+                           "trainer.max_time=00:00:00:20", "logger=csv", f"hydra.run.dir={out}", "data.clip_seconds=1",
+                           "finetune.min_noise_seconds=5", "trainer.val_check_interval=3", "data.num_workers=0",
+                           f"paths.cache_dir={tmp_path / 'cache'}"], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    best = sorted((out / "checkpoints").glob("best*.ckpt"))
+    assert (out / "checkpoints" / "last.ckpt").is_file() and best
+    from denoiselab.cli.enhance import main as enhance
+
+    src = tmp_path / "in.wav"
+    sf.write(src, speechlike(1.5, 16000, np.random.default_rng(3)), 16000)
+    assert enhance([str(src), "--ckpt", str(best[0]), "--out", str(tmp_path / "enh"), "--quiet"]) == 0
+    ev = subprocess.run([sys.executable, "-m", "denoiselab.cli.evaluate", f"ckpt={best[0]}",
+                         f"data.clean={corpus['val_clean']}", f"data.noise={corpus['val_noise']}", "data.snrs=[5]",
+                         "metrics=[si_sdr]", "plots=false", f"hydra.run.dir={tmp_path / 'ev'}"],
+                        capture_output=True, text=True, env=env, timeout=600)
+    assert ev.returncode == 0, ev.stderr[-2000:]
