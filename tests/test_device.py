@@ -152,7 +152,7 @@ def test_align_refuses_unrelated_signals():
     rng = np.random.default_rng(5)
     a, b = speechlike(2.0, SR, rng), speechlike(2.0, SR, rng)
     with pytest.raises(AlignmentError, match="does not match"):
-        align(a, b, min_correlation=0.2)
+        align(a, b)
     rec = np.concatenate([np.zeros(333, np.float32), 0.5 * a])
     al, aligned = align(rec, a)
     assert abs(al.delay - 333) < 0.5 and al.correlation > 0.99 and abs(al.gain - 0.5) < 0.01
@@ -168,3 +168,32 @@ def test_dnsmos_scores_recordings_without_reference(tmp_path):
     assert 1.0 <= rows[0]["dnsmos_ovrl_before"] <= 5.0
     assert rows[0]["dnsmos_bak_after"] > rows[0]["dnsmos_bak_before"]  # Wiener removes background noise
     assert "pesq_wb_before" not in rows[0]
+
+
+@pytest.mark.slow
+def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, tiny_ckpt, tmp_path):
+    """denoiselab-device devices=DIR finetune.noise=ROOM: a fine-tuning run on the room noise with the
+    campaign's references as speech, then scoring with its best checkpoint, named in the report."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import noise_signal
+
+    root, _ = devices_dir
+    room = tmp_path / "room_noise"
+    room.mkdir()
+    sf.write(room / "hvac_take1.wav", noise_signal("hum", 12.0, SR, np.random.default_rng(5)), SR)
+    out = tmp_path / "report"
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    proc = subprocess.run([sys.executable, "-m", "denoiselab.cli.device", f"devices={root}", f"ckpt={tiny_ckpt}",
+                           f"finetune.noise={room}", "finetune.time_budget=6", "dnsmos=false",
+                           f"hydra.run.dir={out}", f"paths.cache_dir={tmp_path / 'cache'}"],
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    speech = (out / "finetune_speech.txt").read_text().split()
+    assert speech and all("reference" in s for s in speech)
+    assert (out / "finetune" / "checkpoints" / "last.ckpt").is_file()
+    md = (out / "report.md").read_text()
+    assert "fine-tuned from" in md and str(room) in md and "campaign references" in md
+    assert _rows(out / "per_device.csv")

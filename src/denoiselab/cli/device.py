@@ -1,6 +1,7 @@
 """denoiselab-device: score audio devices from their recordings, before and after denoising.
 
     denoiselab-device devices=DIR [ckpt=PATH|default] [dnsmos=false] hydra.run.dir=OUT
+    denoiselab-device devices=DIR finetune.noise=ROOM_NOISE_DIR hydra.run.dir=OUT   # fine-tune first
 
 DIR holds one folder per device (+ optional reference/ with the played signals, same file names),
 or a manifest.csv with columns device,file,reference. Writes per_recording.csv, per_device.csv,
@@ -9,22 +10,69 @@ report.md, report.html and PNGs to the run dir.
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from denoiselab.cli.common import accelerator_of
 from denoiselab.cli.errors import hydra_cli
+from denoiselab.core.errors import UserError
 from denoiselab.evaluation import report
 from denoiselab.evaluation.device import evaluate_devices
 
 
+def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
+    """Fine-tune the chosen model on the room's noise with the campaign's references as speech (a
+    denoiselab-train run in OUT/finetune); returns (checkpoint, how it was made)."""
+    from denoiselab.core.checkpoints import best_checkpoint
+    from denoiselab.core.files import sha1_of
+    from denoiselab.core.model_files import resolve_model_path
+    from denoiselab.evaluation.device import discover
+
+    ft = cfg.finetune
+    speech = ft.get("speech")
+    if not speech:
+        refs = sorted({str(r.reference) for r in discover(cfg.devices) if r.reference is not None})
+        if not refs:
+            raise UserError("finetune.noise needs speech: the campaign has no reference signals; "
+                            "give finetune.speech=DIR")
+        speech = out / "finetune_speech.txt"
+        speech.parent.mkdir(parents=True, exist_ok=True)
+        speech.write_text("\n".join(refs) + "\n")
+    start = resolve_model_path(cfg.get("ckpt"))
+    run_dir = out / "finetune"
+    cmd = [sys.executable, "-m", "denoiselab.cli.train", "experiment=finetune", f"init_from={start}",
+           f"data.clean={speech}", f"data.noise={ft.noise}", f"time_budget={ft.time_budget}", "trainer.max_time=null",
+           f"finetune.generic_noise={ft.generic_noise}", f"hydra.run.dir={run_dir}", "auto_resume=true",
+           f"paths.cache_dir={cfg.paths.cache_dir}"]
+    print(f"fine-tuning {start.name} on {ft.noise} for {ft.time_budget} (log: {run_dir / 'train.log'})", flush=True)
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        raise UserError(f"fine-tuning on {ft.noise} failed (exit {proc.returncode}); see {run_dir / 'train.log'}")
+    best = best_checkpoint(run_dir) or run_dir / "checkpoints" / "last.ckpt"
+    steps = max((json.loads(line).get("step", 0) for line in (run_dir / "metrics.jsonl").read_text().splitlines()),
+                default=0)
+    made = (f"fine-tuned from {start} (sha1 {sha1_of(start)}) on the room noise {ft.noise} with "
+            f"{'the campaign references' if not ft.get('speech') else ft.speech} as speech: {steps} steps in "
+            f"{ft.time_budget}; checkpoint {best}")
+    return str(best), made
+
+
 def _device(cfg: DictConfig) -> None:
     out = Path(cfg.paths.output_dir)
-    rows, devs = evaluate_devices(cfg.devices, out, cfg.get("ckpt"), cfg.get("baseline"), accelerator_of(cfg),
-                                  float(cfg.strength), cfg.get("atten_limit_db"), float(cfg.min_correlation),
-                                  float(cfg.max_delay_s), bool(cfg.dnsmos))
+    ckpt, made = cfg.get("ckpt"), None
+    if (cfg.get("finetune") or {}).get("noise"):
+        if cfg.get("baseline"):
+            raise UserError("finetune.noise fine-tunes a model; it cannot be combined with baseline=")
+        ckpt, made = finetune_on_room_noise(cfg, out)
+    rows, devs = evaluate_devices(cfg.devices, out, ckpt, cfg.get("baseline"), accelerator_of(cfg),
+                                  float(cfg.strength), cfg.get("atten_limit_db"), cfg.get("min_correlation"),
+                                  float(cfg.max_delay_s), bool(cfg.dnsmos), model_story=made,
+                                  min_confidence=float(cfg.min_confidence))
     from rich.console import Console
 
     shown = [c for c in ("pesq_wb_before", "pesq_wb_after", "dnsmos_ovrl_before", "dnsmos_ovrl_after", "snr_est_before")

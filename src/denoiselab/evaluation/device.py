@@ -30,7 +30,7 @@ from denoiselab.core.files import safe_filename, sha1_of
 from denoiselab.core.progress import track
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation import report
-from denoiselab.evaluation.alignment import AlignmentError, align, shift
+from denoiselab.evaluation.alignment import MIN_CONFIDENCE, AlignmentError, align, shift
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,10 @@ def is_narrowband(x: np.ndarray, sr: int, threshold_db: float = -30.0) -> bool:
     return bool(10 * np.log10(hi / total + 1e-20) < threshold_db)
 
 
-def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndarray], min_correlation: float,
-                    max_delay_s: float, dnsmos: bool) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray, int]]:
+def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndarray],
+                    min_correlation: float | None, max_delay_s: float, dnsmos: bool,
+                    min_confidence: float = MIN_CONFIDENCE
+                    ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray, int]]:
     """(row of scores, (recording, denoised, rate)) - the signals are returned for the report's plots."""
     row: dict[str, Any] = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
                            "status": "ok", "note": ""}
@@ -122,14 +124,16 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
     ref, rsr = audio.read(rec.reference)
     ref16 = audio.resample(audio.to_mono(ref), rsr, SCORE_RATE)
     try:
-        al, x_al = align(x16, ref16, int(max_delay_s * SCORE_RATE), min_correlation)
+        al, x_al = align(x16, ref16, int(max_delay_s * SCORE_RATE), min_correlation, SCORE_RATE, min_confidence)
     except AlignmentError as err:
         row.update(status="refused", note=str(err))
         log.warning("%s: %s", rec.path, err)
         return row, (x, enhanced, sr)
     e_al = shift(e16, al.delay_samples, ref16.size)
     row.update(delay_samples=round(al.delay * sr / SCORE_RATE, 2), delay_ms=round(1000 * al.delay / SCORE_RATE, 3),
-               correlation=round(al.correlation, 4), gain=round(al.gain, 4))
+               correlation=round(al.correlation, 4), gain=round(al.gain, 4),
+               delay_confidence=round(al.confidence, 1), band_lo_hz=round(al.band_hz[0]),
+               band_hi_hz=round(al.band_hz[1]))
     nb = is_narrowband(x16, SCORE_RATE)
     row["band"] = "narrow" if nb else "wide"
     metrics = ["pesq_wb", "estoi", "si_sdr"] + (["pesq_nb"] if nb else [])
@@ -347,8 +351,10 @@ def build_denoiser(ckpt: str | None, baseline: str | None, accelerator: str, str
 
 def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | None = None,
                      baseline: str | None = None, accelerator: str = "cpu", strength: float = 1.0,
-                     atten_limit_db: float | None = None, min_correlation: float = 0.2, max_delay_s: float = 2.0,
+                     atten_limit_db: float | None = None, min_correlation: float | None = None,
+                     max_delay_s: float = 2.0,
                      dnsmos: bool = True, denoise: Callable[[np.ndarray, int], np.ndarray] | None = None,
+                     model_story: str | None = None, min_confidence: float = MIN_CONFIDENCE
                      ) -> tuple[list[dict], list[dict]]:
     """Python API of denoiselab-device; returns (per-recording rows, per-device rows).
 
@@ -359,13 +365,16 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
         settings = {"denoiser": getattr(denoise, "__name__", repr(denoise))}
     else:
         denoise, settings = build_denoiser(ckpt, baseline, accelerator, strength, atten_limit_db)
+    if model_story:
+        settings["how the model was made"] = model_story
     dnsmos = dnsmos and M.dnsmos_available()
-    settings.update({"denoiselab": __version__, "devices": str(devices_dir), "min_correlation": min_correlation,
+    settings.update({"denoiselab": __version__, "devices": str(devices_dir), "min_confidence": min_confidence,
+                     "min_correlation": min_correlation,
                      "max_delay_s": max_delay_s, "DNSMOS": dnsmos, "scoring rate": SCORE_RATE})
     rows, examples = [], {}
     for rec in track(recs, "scoring recordings", "recordings"):
         try:
-            row, signals = score_recording(rec, denoise, min_correlation, max_delay_s, dnsmos)
+            row, signals = score_recording(rec, denoise, min_correlation, max_delay_s, dnsmos, min_confidence)
         except (audio.AudioError, FileNotFoundError) as err:
             row, signals = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
                             "status": "refused", "note": str(err)}, None

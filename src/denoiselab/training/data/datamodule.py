@@ -172,9 +172,10 @@ class MixtureDataModule(_BaseDataModule):
         cache = self.cache
         clean, vc = self._split(self.clean, self.val_clean, "clean", self._min_len(), self.seed)
         noise, vn = self._split(self.noise, self.val_noise, "noise", 1, self.seed + 1)
-        seconds = sum(len(t) for t in noise) / self.sample_rate
+        given = {(t.path, len(t)): len(t) for t in noise + ([] if self.val_noise else vn)}
+        seconds = sum(given.values()) / self.sample_rate  # what the user recorded (before any split)
         if seconds < self.min_noise_seconds:
-            raise UserError(f"data.noise holds {seconds:.1f} s of usable noise for training; record at least "
+            raise UserError(f"data.noise holds {seconds:.1f} s of usable noise; record at least "
                             f"{self.min_noise_seconds:g} s (a minute or more is better) of the noise to remove")
         generic = self._generic_pool() if self.generic_share > 0 else []
         self.train_set = ClipMixtureDataset(clean, noise, self.clip_samples, self.mixer, self.seed,
