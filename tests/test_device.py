@@ -134,13 +134,22 @@ def test_recordings_without_reference_get_non_intrusive_scores_only(report_dir):
     assert "## Recordings without a reference" in md and "field: street.wav" in md
 
 
-def test_report_has_tables_plots_settings_and_stability(report_dir):
+def test_report_opens_with_the_answer_labels_honestly_and_renders_clean_html(report_dir):
     md = (report_dir / "report.md").read_text()
-    for section in ("## Settings", "## Per device", "## Device ranks", "## Ranking stability", "## Refused"):
-        assert section in md
-    assert "wiener_leading" in md and "| device |" in md
+    sections = ["## Answer", "## Scores of the raw recordings (the result)", "## After removing the room noise",
+                "## Lab measurements", "## Ranking stability", "## Metrics and their standards", "## Settings",
+                "## Refused"]
+    positions = [md.index(s) for s in sections]
+    assert positions == sorted(positions)  # the answer first, details after
+    assert "wiener_leading" in md and "| device |" in md and "Ranking by pesq_wb of the raw recordings" in md
+    assert "P.862.2" in md and "withdrew" in md and "P.863" in md and "speechmos" in md
+    assert "n/a (band-limited)" in md  # SI-SDR is not shown for the telephone-band devices
+    assert "No calibration" in md
     html = (report_dir / "report.html").read_text()
     assert "<table>" in html and html.count("data:image/png;base64,") >= 4
+    text = html.split("<body>")[1]
+    assert "`" not in text and "**" not in text and "| ---" not in text  # no markdown syntax leaks
+    assert "<code>" in text and "overflow-x:auto" in html
     pngs = list(report_dir.glob("*.png"))
     assert len(pngs) >= 4
     for p in pngs:
@@ -197,3 +206,43 @@ def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, t
     md = (out / "report.md").read_text()
     assert "fine-tuned from" in md and str(room) in md and "campaign references" in md
     assert _rows(out / "per_device.csv")
+
+
+def test_lab_measurements_per_device(report_dir):
+    devs = {r["device"]: r for r in _rows(report_dir / "per_device.csv")}
+    assert devs["phone"]["bandwidth"] == "narrow" and devs["studio"]["bandwidth"] == "wide"
+    assert float(devs["cheap_phone"]["clipping_rate"]) > 10 * float(devs["phone"]["clipping_rate"])
+    # the studio device passes 100 Hz..6 kHz at 0 dB re 1 kHz; the phone has nothing reliable below 300 Hz
+    assert abs(float(devs["studio"]["fr_2000"])) < 3 and devs["phone"]["fr_100"] == "nan"
+    assert -45 < float(devs["studio"]["asl_dbov"]) < -10
+    recs = _rows(report_dir / "per_recording.csv")
+    assert all(float(r["delay_confidence"]) >= 30 for r in recs if r["status"] == "ok" and r["reference"])
+
+
+def test_calibration_against_a_quiet_room_campaign(tmp_path):
+    """DIR/quiet/<device>/ holds the same devices in a quiet room: the report says whether denoising
+    recovers the quiet-room scores and order on this campaign."""
+    from denoiselab.evaluation.device_sim import PROFILES, record
+
+    root = tmp_path / "campaign"
+    (root / "reference").mkdir(parents=True)
+    speech = _speech(3)
+    rng = np.random.default_rng(0)
+    for i, x in enumerate(speech):
+        ref = np.concatenate([np.zeros(1600, np.float32), x, np.zeros(800, np.float32)])
+        sf.write(root / "reference" / f"u{i}.wav", ref, SR)
+        noise = rng.standard_normal(ref.size).astype(np.float32)
+        noise *= np.sqrt(np.mean(ref ** 2) / np.mean(noise ** 2) / 10 ** (5 / 10))
+        for name in ("studio_mic", "headset", "phone_nb"):
+            for room, at_mic in (("", ref + noise), ("quiet/", ref)):
+                y, rate = record(PROFILES[name], at_mic, SR, np.random.default_rng(i))
+                (root / room / name).mkdir(parents=True, exist_ok=True)
+                sf.write(root / room / name / f"u{i}.wav", y, rate)
+    out = tmp_path / "out"
+    _, devs = evaluate_devices(root, out, denoise=wiener_leading, dnsmos=False)
+    assert sorted(d["device"] for d in devs) == ["headset", "phone_nb", "studio_mic"]  # quiet/ is no device
+    cal = _rows(out / "calibration.csv")[0]
+    assert int(cal["devices"]) == 3 and float(cal["mae_before"]) > 0 and cal["trust_denoised"] in ("True", "False")
+    md = (out / "report.md").read_text()
+    assert "Calibration on this campaign's quiet-room recordings" in md and "Verdict:" in md
+    assert (out / "quiet_per_device.csv").is_file()

@@ -31,10 +31,15 @@ from denoiselab.core.progress import track
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation import report
 from denoiselab.evaluation.alignment import MIN_CONFIDENCE, AlignmentError, align, shift
+from denoiselab.evaluation.lab_measures import FR_BANDS, measure
 
 log = logging.getLogger(__name__)
 
 SCORE_RATE = 16000
+
+
+#: A campaign's quiet-room recordings of the same devices live in DIR/quiet/<device>/ (the calibration).
+QUIET = "quiet"
 
 
 @dataclass
@@ -44,8 +49,9 @@ class Recording:
     reference: Path | None
 
 
-def discover(devices_dir: str | Path) -> list[Recording]:
-    """Recordings per device from a folder layout or DIR/manifest.csv."""
+def discover(devices_dir: str | Path, reference_dir: str | Path | None = None) -> list[Recording]:
+    """Recordings per device from a folder layout or DIR/manifest.csv (``reference_dir``: where the
+    references are when not in DIR/reference, e.g. a quiet-room campaign sharing its parent's)."""
     root = Path(devices_dir).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"devices folder does not exist: {root}")
@@ -59,10 +65,10 @@ def discover(devices_dir: str | Path) -> list[Recording]:
                 ref = row.get("reference") or None
                 recs.append(Recording(row["device"], _resolve(root, row["file"]), _resolve(root, ref) if ref else None))
         return recs
-    ref_dir = root / "reference"
+    ref_dir = Path(reference_dir) if reference_dir else root / "reference"
     refs = ({p.relative_to(ref_dir).with_suffix("").as_posix(): p for p in audio.find_audio(ref_dir)}
             if ref_dir.is_dir() else {})
-    for dev in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "reference"):
+    for dev in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ("reference", QUIET)):
         for f in audio.find_audio(dev):
             key = f.relative_to(dev).with_suffix("").as_posix()
             recs.append(Recording(dev.name, f, refs.get(key)))
@@ -141,6 +147,7 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
         s = M.score(sig, SCORE_RATE, ref16, metrics)
         for m in metrics:
             row[f"{m}_{tag}"] = s[m]
+    row.update(measure(x_al, ref16, SCORE_RATE, x, sr))
     return row, (x, enhanced, sr)
 
 
@@ -150,6 +157,22 @@ SCORES = ("pesq_wb", "pesq_nb", "estoi", "si_sdr", "dnsmos_ovrl", "dnsmos_sig", 
 
 #: Scores that need no reference: a recording refused for alignment still has them.
 NON_INTRUSIVE = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "snr_est")
+
+
+#: Lab measurements averaged per device (from the aligned recordings).
+MEASURES = ("delay_ms", "asl_dbov", "level_diff_db", "noise_floor_dbfs", "clipping_rate",
+            *[f"fr_{fc}" for fc in FR_BANDS])
+
+
+def retest_spread(rows: list[dict], key: str) -> float:
+    """Test-retest spread: the standard deviation of ``key`` over repeated takes of the same reference
+    on one device, pooled over references (NaN without repeated takes)."""
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        if r.get("reference") and r.get(key) not in (None, "") and not math.isnan(float(r[key])):
+            groups.setdefault(r["reference"], []).append(float(r[key]))
+    repeated = [np.var(v, ddof=1) for v in groups.values() if len(v) > 1]
+    return float(np.sqrt(np.mean(repeated))) if repeated else math.nan
 
 
 def per_device(rows: list[dict]) -> list[dict]:
@@ -167,6 +190,11 @@ def per_device(rows: list[dict]) -> list[dict]:
                 key = f"{s}_{tag}" if s != "snr_est" else ("snr_est" if tag == "before" else "snr_est_after")
                 m, ci, _ = report.mean_ci(float(r[key]) for r in source if key in r and r[key] != "")
                 row[f"{s}_{tag}"], row[f"{s}_{tag}_ci95"] = m, ci
+        for key in MEASURES:
+            row[key] = report.mean_ci(float(r[key]) for r in mine if r.get(key) not in (None, ""))[0]
+        bands = [r["bandwidth"] for r in mine if r.get("bandwidth")]
+        row["bandwidth"] = max(set(bands), key=bands.count) if bands else ""
+        row["retest_sd_pesq_wb"] = retest_spread(mine, "pesq_wb_before")
         out.append(row)
     for s in SCORES:
         for tag in ("before", "after"):
@@ -215,9 +243,48 @@ def _kendall(a: list[str], b: list[str]) -> float:
     return (concordant - discordant) / (concordant + discordant)
 
 
+# ---------------------------------------------------------------------- calibration
+def calibration(noisy_devs: list[dict], quiet_devs: list[dict], score: str = "pesq_wb") -> dict[str, Any]:
+    """How close the noisy-room campaign comes to the quiet-room truth, raw and after denoising: mean
+    absolute error of the per-device scores, Kendall tau of the device order, and how much denoising
+    moves the quiet-room scores themselves (a denoiser should leave a device's own defects alone)."""
+    truth = {d["device"]: d[f"{score}_before"] for d in quiet_devs if not math.isnan(d[f"{score}_before"])}
+    quiet_after = {d["device"]: d[f"{score}_after"] for d in quiet_devs}
+    common = [d for d in noisy_devs if d["device"] in truth and not math.isnan(d[f"{score}_before"])]
+    out: dict[str, Any] = {"score": score, "devices": len(common)}
+    if len(common) < 2:
+        return out
+    order_truth = sorted(truth, key=lambda k: -truth[k])
+    for tag in ("before", "after"):
+        vals = {d["device"]: d[f"{score}_{tag}"] for d in common}
+        out[f"mae_{tag}"] = float(np.mean([abs(vals[k] - truth[k]) for k in vals]))
+        order = sorted(vals, key=lambda k: -vals[k])
+        out[f"tau_{tag}"] = _kendall([k for k in order_truth if k in vals], order)
+    moved = [abs(quiet_after[k] - truth[k]) for k in truth if not math.isnan(quiet_after.get(k, math.nan))]
+    out["quiet_change"] = float(np.mean(moved)) if moved else math.nan
+    out["trust_denoised"] = bool(out["mae_after"] < out["mae_before"] and out["tau_after"] >= out["tau_before"])
+    return out
+
+
 # ---------------------------------------------------------------------- report
+#: Each metric's standard and implementation, as the report states them.
+STANDARDS = {
+    "pesq_wb": "PESQ wide band, ITU-T P.862.2 (2007), `pesq` package (P.862 reference C code); ITU-T withdrew "
+               "P.862 in 2024 in favour of P.863 (POLQA), which is licensed and not included",
+    "pesq_nb": "PESQ narrow band, ITU-T P.862 (MOS-LQO mapping P.862.1), `pesq` package; reported for "
+               "telephone-band devices",
+    "estoi": "extended STOI (Jensen & Taal 2016), `pystoi`",
+    "si_sdr": "scale-invariant SDR (Le Roux et al. 2019); measures waveform fidelity, so it reads very low for "
+              "a band-limiting or filtering device that sounds fine: left out for narrow-band devices",
+    "dnsmos_ovrl": "DNSMOS P.835 overall (Reddy et al. 2022), `sig_bak_ovr.onnx` as shipped in `speechmos`; "
+                   "non-intrusive (no reference needed)",
+    "asl_dbov": "active speech level, ITU-T P.56 method B (dBov)",
+}
+
+
 def write_report(rows: list[dict], devs: list[dict], out: Path, settings: dict[str, Any],
-                 examples: dict[str, tuple[np.ndarray, np.ndarray, int]]) -> dict[str, Path]:
+                 examples: dict[str, tuple[np.ndarray, np.ndarray, int]], calib: dict[str, Any] | None = None
+                 ) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     report.write_csv(out / "per_recording.csv", rows)
     report.write_csv(out / "per_device.csv", devs)
@@ -228,6 +295,9 @@ def write_report(rows: list[dict], devs: list[dict], out: Path, settings: dict[s
         pngs.append(report.plot_bars(labels, [d[f"{s}_before"] for d in devs], [d[f"{s}_after"] for d in devs],
                                      [d[f"{s}_before_ci95"] for d in devs], [d[f"{s}_after_ci95"] for d in devs],
                                      s, out / f"device_{s}.png", f"{s} per device (mean, 95 % CI)"))
+    fr = {d["device"]: [d.get(f"fr_{fc}", math.nan) for fc in FR_BANDS] for d in devs}
+    if any(not math.isnan(v) for vals in fr.values() for v in vals):
+        pngs.append(_plot_responses(fr, out / "frequency_response.png"))
     ok = [r for r in rows if r["status"] == "ok"]
     main_score = next((s for s in ("pesq_wb", "dnsmos_ovrl") if s in have), None)
     if main_score and ok:
@@ -241,90 +311,174 @@ def write_report(rows: list[dict], devs: list[dict], out: Path, settings: dict[s
         pngs.append(report.plot_spectrograms({"recording": before, "denoised": after}, sr,
                                              out / f"spectrogram_{safe_filename(dev)}.png", f"device {dev}"))
     stab = [ranking_stability(devs, s) for s in have if s != "snr_est"]
-    md = _markdown(rows, devs, have, stab, settings, pngs)
+    if calib:
+        report.write_csv(out / "calibration.csv", [calib])
+    md = _markdown(rows, devs, have, stab, settings, pngs, calib)
     (out / "report.md").write_text(md)
     (out / "report.html").write_text(_html(md, pngs))
     return {"md": out / "report.md", "html": out / "report.html"}
 
 
-def _markdown(rows, devs, have, stab, settings, pngs) -> str:
+def _plot_responses(fr: dict[str, list[float]], path: Path) -> Path:
+    """Frequency response per device; bands whose coherence was too low are missing (unreliable)."""
+    plt = report._plt()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for dev, vals in fr.items():
+        ax.semilogx(FR_BANDS[: len(vals)], vals, marker="o", ms=3, label=dev)
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xlabel("Hz (third-octave bands)")
+    return report._save(fig, ax, path, "Frequency response against the reference (gaps: coherence < 0.5)",
+                        "dB re 1 kHz", legend=True)
+
+
+def _fmt(v: Any, ci: Any = None, digits: int = 2) -> str:
+    if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, float):
+        text = f"{v:.{digits}f}"
+        return f"{text} ± {ci:.{digits}f}" if isinstance(ci, float) and not math.isnan(ci) else text
+    return str(v)
+
+
+def _score_table(devs: list[dict], have: list[str], tag: str) -> list[str]:
+    cols = [s for s in ("pesq_wb", "pesq_nb", "estoi", "si_sdr", "dnsmos_ovrl") if s in have]
+    head = ["device", "n", *cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for d in devs:
+        cells = [d["device"], str(d["n"])]
+        for s in cols:
+            if s == "si_sdr" and d.get("bandwidth") == "narrow":
+                cells.append("n/a (band-limited)")
+            else:
+                cells.append(_fmt(d[f"{s}_{tag}"], d.get(f"{s}_{tag}_ci95")))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _markdown(rows, devs, have, stab, settings, pngs, calib) -> str:
     refused = [r for r in rows if r["status"] == "refused"]
     no_ref = [r for r in rows if r["status"] == "ok" and not r["reference"]]
+    model = settings.get("denoiser", "the denoiser")
+    primary = next((st for st in stab if st["score"] in ("pesq_wb", "dnsmos_ovrl")), None)
     lines = ["# Device quality report", "",
              f"{len(devs)} devices, {len(rows)} recordings ({len(refused)} refused, {len(no_ref)} without "
-             "reference).", "",
-             "## Settings (to reproduce)", ""]
-    lines += [f"- {k}: `{v}`" for k, v in settings.items()]
-    cols = ["device", "n"]
-    for s in have:
-        cols += [f"{s}_before", f"{s}_after"]
-    lines += ["", "## Per device (mean; 95 % CI in per_device.csv)", "", report.markdown_table(devs, cols)]
-    rank_cols = ["device"] + [f"rank_{s}_{t}" for s in have if s != "snr_est" for t in ("before", "after")]
-    lines += ["", "## Device ranks before / after denoising", "", report.markdown_table(devs, rank_cols)]
-    lines += ["", "## Ranking stability", ""]
+             "reference). The raw recordings' scores are the result; scores after denoising are a diagnostic "
+             f"(room noise removed by {Path(str(model)).name}).", "", "## Answer", ""]
+    if primary is not None:
+        score = primary["score"]
+        ranked = sorted(devs, key=lambda d: -(d[f"{score}_before"] if not math.isnan(d[f"{score}_before"]) else -1e9))
+        ranking = ", ".join(f"{i}. {d['device']} {_fmt(d[f'{score}_before'], d.get(f'{score}_before_ci95'))}"
+                            for i, d in enumerate(ranked, 1))
+        resolved = sum(p["resolved"] for p in primary["pairs"] if p["when"] == "before")
+        n_pairs = len(primary["pairs"]) // 2
+        lines += [f"- Ranking by {score} of the raw recordings (mean ± 95 % CI): {ranking}.",
+                  f"- Differences larger than their intervals: {resolved} of {n_pairs} device pairs; the other "
+                  "pairs are not distinguishable on this score with these recordings.",
+                  f"- Denoising {'changed' if primary['changed'] else 'did not change'} this order (Kendall tau "
+                  f"{primary['kendall_tau']:.2f} between the raw and denoised orders)."]
+    if calib and "mae_before" in calib:
+        verdict = ("the denoised scores are closer to the quiet room and keep its order: they can be used"
+                   if calib["trust_denoised"] else "denoising did not bring the scores closer to the quiet room "
+                   "without changing the order: use the raw scores")
+        lines += [f"- Calibration on this campaign's quiet-room recordings ({calib['devices']} devices, "
+                  f"{calib['score']}): error against the quiet room {calib['mae_before']:.2f} raw vs "
+                  f"{calib['mae_after']:.2f} denoised, Kendall tau {calib['tau_before']:.2f} vs "
+                  f"{calib['tau_after']:.2f}; denoising moves the quiet-room scores by {calib['quiet_change']:.2f} "
+                  f"on average. Verdict: {verdict}."]
+    elif calib is None:
+        lines += ["- No calibration: add quiet-room recordings of the same devices as DIR/quiet/<device>/ to "
+                  "check on your own devices whether denoising recovers quiet-room scores."]
+    lines += ["", "## Scores of the raw recordings (the result)", "", *_score_table(devs, have, "before"), "",
+              f"## After removing the room noise with {Path(str(model)).name} (diagnostic)", "",
+              *_score_table(devs, have, "after"), "", "## Lab measurements", "",
+              "| device | band | delay ms | level dBov | level vs reference dB | noise floor dBFS | clipping % "
+              "| retest SD PESQ |", "|---|---|---|---|---|---|---|---|"]
+    for d in devs:
+        clip = d.get("clipping_rate")
+        clip_pct = 100 * clip if isinstance(clip, float) else None
+        lines.append(f"| {d['device']} | {d.get('bandwidth') or '–'} | {_fmt(d.get('delay_ms'), digits=1)} | "
+                     f"{_fmt(d.get('asl_dbov'), digits=1)} | {_fmt(d.get('level_diff_db'), digits=1)} | "
+                     f"{_fmt(d.get('noise_floor_dbfs'), digits=1)} | {_fmt(clip_pct, digits=3)} | "
+                     f"{_fmt(d.get('retest_sd_pesq_wb'))} |")
+    lines += ["", "Frequency response per third-octave band (dB re 1 kHz) is in per_device.csv (fr_<Hz>) and the "
+              "plot below; bands with a coherence under 0.5 are left out as unreliable.", "",
+              "## Ranking stability", ""]
     for st in stab:
         resolved_b = sum(p["resolved"] for p in st["pairs"] if p["when"] == "before")
         resolved_a = sum(p["resolved"] for p in st["pairs"] if p["when"] == "after")
         n_pairs = len(st["pairs"]) // 2
-        verdict = "CHANGED" if st["changed"] else "unchanged"
-        lines.append(f"- **{st['score']}**: ranking {verdict} by denoising (Kendall tau {st['kendall_tau']:.2f}); "
-                     f"before: {' > '.join(st['before'])}; after: {' > '.join(st['after'])}. Device differences "
-                     f"larger than their 95 % CI: {resolved_b}/{n_pairs} pairs before, {resolved_a}/{n_pairs} after.")
-    lines += ["", "A changed ranking whose differences are not resolved by the intervals means the devices are not "
-              "distinguishable on that score; a change with resolved differences means noise was distorting the "
-              "comparison.", ""]
+        lines.append(f"- {st['score']}: ranking {'changed' if st['changed'] else 'unchanged'} by denoising (Kendall "
+                     f"tau {st['kendall_tau']:.2f}); raw: {' > '.join(st['before'])}; denoised: "
+                     f"{' > '.join(st['after'])}; resolved pairs {resolved_b}/{n_pairs} raw, {resolved_a}/{n_pairs} "
+                     "denoised.")
+    lines += ["", "## Metrics and their standards", ""] + [f"- {k}: {v}" for k, v in STANDARDS.items()]
+    lines += ["", "## Settings (to reproduce)", ""] + [f"- {k}: `{v}`" for k, v in settings.items()]
     if no_ref:
-        lines += ["## Recordings without a reference", "",
+        lines += ["", "## Recordings without a reference", "",
                   "These got the non-intrusive scores only (DNSMOS, estimated SNR):", ""]
-        lines += [f"- {r['device']}: {Path(r['file']).name}" for r in no_ref] + [""]
+        lines += [f"- {r['device']}: {Path(r['file']).name}" for r in no_ref]
     if refused:
-        lines += ["## Refused recordings", ""]
-        lines += [f"- {r['device']}: {Path(r['file']).name}: {r['note']}" for r in refused] + [""]
-    lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in pngs]
+        lines += ["", "## Refused recordings", ""]
+        lines += [f"- {r['device']}: {Path(r['file']).name}: {r['note']}" for r in refused]
+    lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in pngs]
     return "\n".join(lines) + "\n"
 
 
-def _html(md: str, pngs: list[Path]) -> str:
-    """A self-contained HTML page: the markdown's tables rendered, PNGs embedded as data URIs."""
+def _inline(text: str) -> str:
+    """Markdown inline marks to HTML (escaped): `code`, **bold**."""
     import html
+    import re
 
-    body, table = [], []
+    out = html.escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
 
-    def flush_table():
-        if not table:
-            return
-        rows = [r.strip("|").split("|") for r in table if not set(r.replace("|", "").strip()) <= set("-")]
-        head, *rest = rows
-        body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c.strip())}</th>" for c in head)
-                    + "</tr></thead><tbody>"
-                    + "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in rest)
-                    + "</tbody></table>")
-        table.clear()
+
+def _html(md: str, pngs: list[Path]) -> str:
+    """A self-contained page: the markdown rendered (tables that wrap, no markdown syntax left), PNGs
+    embedded as data URIs."""
+    body: list[str] = []
+    table: list[str] = []
+    items: list[str] = []
+
+    def flush() -> None:
+        if table:
+            rows = [r.strip().strip("|").split("|") for r in table if not set(r.replace("|", "").strip()) <= set("-")]
+            head, *rest = rows
+            body.append("<div class='tbl'><table><thead><tr>" + "".join(f"<th>{_inline(c.strip())}</th>" for c in head)
+                        + "</tr></thead><tbody>" + "".join("<tr>" + "".join(f"<td>{_inline(c.strip())}</td>" for c in r)
+                                                           + "</tr>" for r in rest) + "</tbody></table></div>")
+            table.clear()
+        if items:
+            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
+            items.clear()
 
     images = {p.name: p for p in pngs}
     for line in md.splitlines():
         if line.startswith("|"):
             table.append(line)
             continue
-        flush_table()
+        if line.startswith("- "):
+            items.append(line[2:])
+            continue
+        flush()
         if line.startswith("# "):
-            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+            body.append(f"<h1>{_inline(line[2:])}</h1>")
         elif line.startswith("## "):
-            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+            body.append(f"<h2>{_inline(line[3:])}</h2>")
         elif line.startswith("![") and "](" in line:
             name = line.split("](")[1].rstrip(")")
             if name in images:
                 data = base64.b64encode(images[name].read_bytes()).decode()
-                body.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
-        elif line.startswith("- "):
-            body.append(f"<li>{html.escape(line[2:]).replace('**', '')}</li>")
+                body.append(f'<img alt="{name}" src="data:image/png;base64,{data}">')
         elif line.strip():
-            body.append(f"<p>{html.escape(line)}</p>")
-    flush_table()
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-             "table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-             "img{max-width:100%;display:block;margin:1em 0}")
+            body.append(f"<p>{_inline(line)}</p>")
+    flush()
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
+             ".tbl{overflow-x:auto}table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}"
+             "td:first-child,th:first-child{text-align:left}li{margin:.3em 0}code{font-size:12px;"
+             "word-break:break-all;background:#f4f4f4}img{max-width:100%;display:block;margin:1em 0}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Device quality report</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
 
@@ -360,7 +514,8 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
 
     ``denoise`` (any f(wave, rate) -> wave) replaces ckpt/baseline, e.g. for a model of your own.
     """
-    recs = discover(devices_dir)
+    root = Path(devices_dir).expanduser()
+    recs = discover(root)
     if denoise is not None:
         settings = {"denoiser": getattr(denoise, "__name__", repr(denoise))}
     else:
@@ -371,17 +526,29 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
     settings.update({"denoiselab": __version__, "devices": str(devices_dir), "min_confidence": min_confidence,
                      "min_correlation": min_correlation,
                      "max_delay_s": max_delay_s, "DNSMOS": dnsmos, "scoring rate": SCORE_RATE})
-    rows, examples = [], {}
-    for rec in track(recs, "scoring recordings", "recordings"):
-        try:
-            row, signals = score_recording(rec, denoise, min_correlation, max_delay_s, dnsmos, min_confidence)
-        except (audio.AudioError, FileNotFoundError) as err:
-            row, signals = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
-                            "status": "refused", "note": str(err)}, None
-            log.warning("%s", err)
-        rows.append(row)
-        if rec.device not in examples and row["status"] == "ok":
-            examples[rec.device] = signals
+    def score_all(recordings: list[Recording], what: str) -> tuple[list[dict], dict]:
+        rows, examples = [], {}
+        for rec in track(recordings, what, "recordings"):
+            try:
+                row, signals = score_recording(rec, denoise, min_correlation, max_delay_s, dnsmos, min_confidence)
+            except (audio.AudioError, FileNotFoundError) as err:
+                row, signals = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
+                                "status": "refused", "note": str(err)}, None
+                log.warning("%s", err)
+            rows.append(row)
+            if rec.device not in examples and row["status"] == "ok":
+                examples[rec.device] = signals
+        return rows, examples
+
+    rows, examples = score_all(recs, "scoring recordings")
     devs = per_device(rows)
-    write_report(rows, devs, Path(out_dir), settings, examples)
+    calib = None
+    if (root / QUIET).is_dir():  # the same devices in a quiet room: the truth to check the method against
+        quiet_rows, _ = score_all(discover(root / QUIET, reference_dir=root / "reference"), "scoring quiet-room "
+                                  "recordings")
+        quiet_devs = per_device(quiet_rows)
+        report.write_csv(Path(out_dir) / "quiet_per_device.csv", quiet_devs)
+        calib = calibration(devs, quiet_devs, "pesq_wb" if any(not math.isnan(d["pesq_wb_before"]) for d in devs)
+                            else "dnsmos_ovrl")
+    write_report(rows, devs, Path(out_dir), settings, examples, calib)
     return rows, devs
