@@ -77,3 +77,29 @@ def test_the_reported_case_a_telephone_band_device_at_5_db_with_37_ms(speech):
         y, _ = record(profile, at_mic, SR, rng)
         al, _ = align(y, x, 2 * SR)
         assert abs(al.delay - 592) <= 1.0 and al.confidence > 30
+
+
+def test_device_path_puts_the_devices_own_defects_in_input_and_target_alike(speech):
+    import torch
+
+    from denoiselab.training.data.device_path import DevicePath, through_devices
+    from denoiselab.training.data.mixing import Mixer
+
+    x = torch.from_numpy(speech[0][: SR * 2]).repeat(3, 1)
+    seeds = torch.tensor([11, -1, 12])
+    # without room noise the device's recording of the mixture IS its recording of the talker:
+    # the device's hiss/hum/colouring are in both, so nothing of the device is left to remove
+    noisy, clean = through_devices(x, x.clone(), seeds, SR)
+    assert torch.allclose(noisy, clean) and torch.equal(noisy[1], x[1]) and not torch.allclose(noisy[0], x[0])
+    mixer = Mixer(mode="snr", snr_db=(5.0, 5.0), peak_normalize=False)
+    g = torch.Generator().manual_seed(0)
+    batch = {"clean": x.clone(), "noise": torch.randn(3, 1, x.shape[-1], generator=g) * 0.05,
+             "clean_gain": torch.ones(3), "noise_gain": torch.ones(3, 1), "snr_db": torch.full((3,), 5.0),
+             "device_seed": seeds}
+    out = mixer.mix(batch, SR)
+    assert torch.allclose(out["noisy"], out["clean"] + out["noise"], atol=1e-6)
+    assert not torch.allclose(out["clean"][0], x[0])  # the target went through the device too
+    with pytest.raises(ValueError, match="data.device_path.p"):
+        DevicePath(p=2.0)
+    draws = [DevicePath(p=0.5).draw(np.random.default_rng(i))["device_seed"] for i in range(200)]
+    assert 0.35 < np.mean([d >= 0 for d in draws]) < 0.65

@@ -30,7 +30,7 @@ def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
     denoiselab-train run in OUT/finetune); returns (checkpoint, how it was made)."""
     from denoiselab.core.checkpoints import best_checkpoint
     from denoiselab.core.files import sha1_of
-    from denoiselab.core.model_files import resolve_model_path
+    from denoiselab.core.model_files import DEVICE_EVAL_MODEL, resolve_model_path
     from denoiselab.evaluation.device import discover
 
     ft = cfg.finetune
@@ -43,7 +43,8 @@ def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
         speech = out / "finetune_speech.txt"
         speech.parent.mkdir(parents=True, exist_ok=True)
         speech.write_text("\n".join(refs) + "\n")
-    start = resolve_model_path(cfg.get("ckpt"))
+    chosen = cfg.get("ckpt") or (DEVICE_EVAL_MODEL if DEVICE_EVAL_MODEL.is_file() else None)
+    start = resolve_model_path(chosen)
     run_dir = out / "finetune"
     cmd = [sys.executable, "-m", "denoiselab.cli.train", "experiment=finetune", f"init_from={start}",
            f"data.clean={speech}", f"data.noise={ft.noise}", f"time_budget={ft.time_budget}", "trainer.max_time=null",

@@ -37,12 +37,20 @@ log = logging.getLogger(__name__)
 INFERENCE_FORMAT = "denoiselab-inference"
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "default.pt"
+#: The model for device evaluation (removes the room, keeps the device's own defects), when shipped.
+DEVICE_EVAL_MODEL = PRETRAINED_DIR / "device_eval.pt"
 #: The word that names the shipped model wherever a model file is accepted.
 DEFAULT_NAME = "default"
+#: The word that names the shipped device-evaluation model.
+DEVICE_EVAL_NAME = "device_eval"
 
 
 def resolve_model_path(path: str | Path | None) -> Path:
     """The file behind a model argument: None or ``default`` is the shipped pretrained model."""
+    if str(path) == DEVICE_EVAL_NAME:
+        if not DEVICE_EVAL_MODEL.is_file():
+            raise FileNotFoundError("no device-evaluation model is installed (pretrained/device_eval.pt)")
+        return DEVICE_EVAL_MODEL
     if path is None or str(path) == DEFAULT_NAME:
         if not DEFAULT_MODEL.is_file():
             raise FileNotFoundError("no pretrained default model is installed; pass a model file "

@@ -491,9 +491,10 @@ def build_denoiser(ckpt: str | None, baseline: str | None, accelerator: str, str
 
         return get_baseline(baseline), {"denoiser": f"baseline:{baseline}"}
     from denoiselab.core.enhancer import Enhancer
-    from denoiselab.core.model_files import load_denoiser, resolve_model_path
+    from denoiselab.core.model_files import DEVICE_EVAL_MODEL, load_denoiser, resolve_model_path
 
-    path = resolve_model_path(ckpt)
+    # without a choice: the model made for device evaluation (keeps the device's defects), when shipped
+    path = resolve_model_path(ckpt if ckpt or not DEVICE_EVAL_MODEL.is_file() else DEVICE_EVAL_MODEL)
     den = load_denoiser(path)
     enh = Enhancer(den, accelerator=accelerator, strength=strength, atten_limit_db=atten_limit_db)
     info = {"denoiser": str(path), "model sha1": sha1_of(path),

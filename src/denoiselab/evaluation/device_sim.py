@@ -34,7 +34,7 @@ class DeviceProfile:
     room_rt60_s: float | None = None                    # speakerphone: a short room response
     delay_ms: float = 0.0
     gain_db: float = 0.0
-    rate: int = 16000                                   # rate of the files it writes
+    rate: int = 16000                                   # rate of the files it writes (0: the input's)
     defects: tuple[str, ...] = field(default=())        # what a denoiser must not remove
 
 
@@ -53,6 +53,24 @@ PROFILES: dict[str, DeviceProfile] = {p.name: p for p in (
                   self_noise_dbfs=-50.0, delay_ms=80.0, rate=8000,
                   defects=("telephone band", "codec", "clipping", "hiss", "colouring")),
 )}
+
+
+def random_profile(rng: np.random.Generator) -> DeviceProfile:
+    """A device drawn at random (for training): band limits, up to two resonances, maybe compression,
+    clipping, a telephone codec, self-noise and hum; no delay, the input's rate."""
+    narrow = rng.uniform() < 0.25
+    lo = float(rng.uniform(200, 400) if narrow else np.exp(rng.uniform(np.log(40), np.log(300))))
+    hi = float(rng.uniform(3200, 3600) if narrow else rng.uniform(5000, 7900))
+    eq = tuple((float(np.exp(rng.uniform(np.log(300), np.log(5000)))), float(rng.uniform(-8, 8)),
+                float(rng.uniform(0.7, 2.5))) for _ in range(int(rng.integers(0, 3))))
+    return DeviceProfile(
+        name="random", band_hz=(lo, hi), eq=eq,
+        compress=(float(rng.uniform(-35, -20)), float(rng.uniform(2, 5))) if rng.uniform() < 0.3 else None,
+        clip=float(rng.uniform(0.3, 0.8)) if rng.uniform() < 0.15 else None,
+        codec="mulaw8k" if narrow and rng.uniform() < 0.5 else None,
+        self_noise_dbfs=float(rng.uniform(-75, -45)) if rng.uniform() < 0.6 else None,
+        hum=(float(rng.choice([50.0, 60.0])), float(rng.uniform(-60, -40))) if rng.uniform() < 0.25 else None,
+        rate=0)
 
 
 def record(profile: DeviceProfile, at_mic: np.ndarray, sample_rate: int, rng: np.random.Generator
@@ -89,7 +107,9 @@ def record(profile: DeviceProfile, at_mic: np.ndarray, sample_rate: int, rng: np
     if profile.codec == "mulaw8k":
         x = np.asarray(resample(x.astype(np.float32), sr, 8000), dtype=np.float64)
         x, rate = _mulaw(x), 8000
-    if profile.rate != rate:
+        if not profile.rate:  # rate 0: back at the input's rate (training keeps one rate)
+            x, rate = np.asarray(resample(x.astype(np.float32), 8000, sr), dtype=np.float64)[: at_mic.size], sr
+    if profile.rate and profile.rate != rate:
         x, rate = np.asarray(resample(x.astype(np.float32), rate, profile.rate), dtype=np.float64), profile.rate
     return np.clip(x, -1.0, 1.0).astype(np.float32), rate
 
@@ -105,15 +125,9 @@ def _peaking(hz: float, gain_db: float, q: float, sr: int) -> tuple[np.ndarray, 
 
 
 def _compress(x: np.ndarray, sr: int, threshold_db: float, ratio: float) -> np.ndarray:
-    """Feed-forward compressor on a smoothed envelope (5 ms attack, 80 ms release), make-up to the peak."""
-    env = np.abs(x)
-    att, rel = np.exp(-1 / (0.005 * sr)), np.exp(-1 / (0.08 * sr))
-    smooth = np.empty_like(env)
-    level = 0.0
-    for i, e in enumerate(env):  # envelope follower (a loop: attack and release differ)
-        coef = att if e > level else rel
-        level = coef * level + (1 - coef) * e
-        smooth[i] = level
+    """Feed-forward compressor on a smoothed RMS envelope (20 ms), make-up gain to the input's peak."""
+    coef = np.exp(-1 / (0.02 * sr))
+    smooth = np.sqrt(np.maximum(signal.lfilter([1 - coef], [1, -coef], x * x), 0.0))
     over = 20 * np.log10(np.maximum(smooth, 1e-9)) - threshold_db
     gain_db = np.where(over > 0, -over * (1 - 1 / ratio), 0.0)
     y = x * 10 ** (gain_db / 20)

@@ -16,6 +16,7 @@ from denoiselab.core.rooms import RirBank, RoomAugment
 from denoiselab.core.sources import AudioCache, Track, load_tracks, match_pairs, split_by_file
 from denoiselab.training.data.augment import DeviceAugment
 from denoiselab.training.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, ResumableLoader, collate
+from denoiselab.training.data.device_path import DevicePath
 from denoiselab.training.data.mixing import Mixer
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class MixtureDataModule(_BaseDataModule):
         mix: Mixer | dict | None = None,
         augment: DeviceAugment | dict | None = None,
         rooms: RoomAugment | dict | None = None,
+        device_path: DevicePath | dict | None = None,
         mix_on_device: bool = True,
         batch_size: int = 8,
         num_workers: int = 0,
@@ -151,6 +153,8 @@ class MixtureDataModule(_BaseDataModule):
         if self.rooms is not None and self.rooms.cache_dir is None:
             self.rooms.cache_dir = cache_dir
         self._bank: RirBank | None = None
+        self.device_path = (device_path if isinstance(device_path, DevicePath) or device_path is None
+                            else DevicePath(**device_path))
         self.mix_on_device = mix_on_device
         self.max_val_items = max_val_items
 
@@ -180,6 +184,7 @@ class MixtureDataModule(_BaseDataModule):
         generic = self._generic_pool() if self.generic_share > 0 else []
         self.train_set = ClipMixtureDataset(clean, noise, self.clip_samples, self.mixer, self.seed,
                                             augment=self.augment, rooms=self.rooms, generic=generic,
+                                            device_path=self.device_path,
                                             generic_share=self.generic_share)
         if self.rooms is not None:
             self._bank = self.rooms.bank(self.sample_rate)

@@ -18,6 +18,7 @@ from denoiselab.core.mixing import crop_or_pad, loop_crop
 from denoiselab.core.rooms import RoomAugment
 from denoiselab.core.sources import Track
 from denoiselab.training.data.augment import DeviceAugment
+from denoiselab.training.data.device_path import DevicePath
 from denoiselab.training.data.mixing import Mixer
 
 
@@ -40,6 +41,7 @@ class ClipMixtureDataset(Dataset):
         max_items: int | None = None,
         augment: DeviceAugment | None = None,
         rooms: RoomAugment | None = None,
+        device_path: DevicePath | None = None,
         generic: Sequence[Track] = (),
         generic_share: float = 0.0,
     ):
@@ -48,7 +50,7 @@ class ClipMixtureDataset(Dataset):
         self.clean, self.noise = list(clean), list(noise)
         self.clip = int(clip_samples)
         self.mixer, self.seed, self.random_offsets = mixer, int(seed), random_offsets
-        self.augment, self.rooms = augment, rooms
+        self.augment, self.rooms, self.device_path = augment, rooms, device_path
         self.generic, self.generic_share = list(generic), float(generic_share)
         counts = np.array([max(1, len(t) // self.clip) for t in self.clean], dtype=np.int64)
         self._cum = np.cumsum(counts)
@@ -84,6 +86,8 @@ class ClipMixtureDataset(Dataset):
         extra = {k: torch.tensor(v) for k, v in self.augment.draw(rng).items()} if self.augment else {}
         if self.rooms is not None:
             extra.update({k: torch.tensor(v) for k, v in self.rooms.draw(rng).items()})
+        if self.device_path is not None:
+            extra.update({k: torch.tensor(v) for k, v in self.device_path.draw(rng).items()})
         return {
             **extra,
             "clean": torch.from_numpy(clean),

@@ -23,6 +23,8 @@ from denoiselab.core.ranges import checked_range
 from denoiselab.core.rooms import KEY as rooms_key
 from denoiselab.core.rooms import RirBank, reverberate
 from denoiselab.training.data import augment as aug
+from denoiselab.training.data.device_path import KEY as device_key
+from denoiselab.training.data.device_path import through_devices
 
 MODES = ("gain", "snr")
 
@@ -97,6 +99,9 @@ class Mixer:
         clean, noise = target, noisy - target
         if augmented:
             noisy, clean, noise = aug.level_and_clip(noisy, clean, batch)
+        if device_key in batch:  # the device's own defects in input and target alike
+            noisy, clean = through_devices(noisy, clean, batch[device_key], sample_rate)
+            noise = noisy - clean
         if self.peak_normalize:
             noisy, clean, noise = peak_normalize(noisy, clean, noise, peak=self.peak)
         out = {k: v for k, v in batch.items() if k not in ("clean", "noise")}
