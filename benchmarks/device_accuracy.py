@@ -61,6 +61,25 @@ def build_campaign(root: Path, snr: float, n_utt: int, seed: int = 0) -> dict[tu
     return truth
 
 
+def swapped_references(camp: Path) -> dict[str, int]:
+    """Every noisy-room recording aligned against the next utterance's reference: how many are caught."""
+    from denoiselab.core import audio
+    from denoiselab.evaluation.alignment import AlignmentError, align
+
+    refs = sorted((camp / "reference").glob("*.wav"))
+    caught = total = 0
+    for dev in sorted(p for p in camp.iterdir() if p.is_dir() and p.name not in ("reference", "quiet")):
+        for i, ref in enumerate(refs):
+            x, rate = audio.read(dev / ref.name)
+            wrong, _ = audio.read(refs[(i + 1) % len(refs)])
+            total += 1
+            try:
+                align(audio.resample(audio.to_mono(x), rate, SR), audio.to_mono(wrong), 2 * SR)
+            except AlignmentError:
+                caught += 1
+    return {"swapped": total, "swapped_caught": caught}
+
+
 def denoiser(name: str):
     from denoiselab.core.enhancer import load_model
     from denoiselab.evaluation.baselines import get_baseline
@@ -114,7 +133,8 @@ def main() -> None:
                 errs = [abs(float(r["delay_samples"]) - truth[(r["device"], Path(r["file"]).name)]) for r in ok]
                 align_rows.append({"snr": snr, "recordings": len([r for r in rows if r.get("reference")]),
                                    "refused": sum(r["status"] == "refused" for r in rows),
-                                   "max_delay_error": max(errs) if errs else math.nan})
+                                   "max_delay_error": max(errs) if errs else math.nan,
+                                   **swapped_references(camp)})
             first = False
     lines = ["# Device evaluation accuracy: noisy room + denoising vs the quiet-room truth", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
@@ -135,9 +155,11 @@ def main() -> None:
     for label, per in preserve.items():
         lines.append(f"| {label} | " + " | ".join(f"{v:+.2f}" for v in per.values()) + " |")
     lines += ["", "## Alignment on the campaign", "", "| SNR dB | recordings with a reference | refused | "
-              "largest delay error (samples at the file's rate) |", "|---|---|---|---|"]
+              "largest delay error (samples at the file's rate) | swapped references refused |",
+              "|---|---|---|---|---|"]
     for r in align_rows:
-        lines.append(f"| {r['snr']:g} | {r['recordings']} | {r['refused']} | {r['max_delay_error']:.2f} |")
+        lines.append(f"| {r['snr']:g} | {r['recordings']} | {r['refused']} | {r['max_delay_error']:.2f} | "
+                     f"{r['swapped_caught']}/{r['swapped']} |")
     lines += ["", "Command:", "", "```", "python benchmarks/device_accuracy.py " + " ".join(sys.argv[1:]), "```"]
     publish("device_accuracy.md", lines)
 

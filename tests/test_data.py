@@ -33,6 +33,23 @@ def test_bad_files_are_skipped_with_a_warning_naming_them(tmp_path, caplog):
     assert text.count("corrupt.wav") == 1  # reported once
 
 
+def test_a_bad_file_is_reported_once_per_run_although_the_data_module_reads_the_folder_three_times(
+        tmp_path, caplog):
+    """prepare_data (the cache), the training split and the validation split all read the folders."""
+    rng = np.random.default_rng(1)
+    for kind in ("clean", "noise"):
+        (tmp_path / kind).mkdir()
+        for i in range(3):
+            sf.write(tmp_path / kind / f"{kind}{i}.wav", speechlike(1.5, 16000, rng), 16000)
+    (tmp_path / "clean" / "broken_take.wav").write_bytes(b"RIFF\x00\x00garbage")
+    dm = MixtureDataModule(clean=tmp_path / "clean", noise=tmp_path / "noise", clip_seconds=1.0,
+                           cache_dir=str(tmp_path / "cache"), val_fraction=0.5)
+    with caplog.at_level(logging.WARNING):
+        dm.prepare_data()
+        dm.setup()
+    assert caplog.text.count("broken_take.wav") == 1
+
+
 def test_empty_folder_gives_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=r"No usable clean recordings in .*empty: no audio files found"):

@@ -19,6 +19,7 @@ import numpy as np
 
 from denoiselab.core import audio
 from denoiselab.core.mixing import mix_at_snr
+from denoiselab.core.progress import track
 from denoiselab.core.sources import split_by_file
 from denoiselab.evaluation import report
 
@@ -80,7 +81,7 @@ def prepare(clean: str | Path, noise: str | Path, out: str | Path, sample_rate: 
             raise ValueError(f"no audio files found in {root}")
         train, val = split_by_file(files, val_fraction, seed + (kind == "noise"))
         split_of = {**{str(p): "train" for p in train}, **{str(p): "val" for p in val}}
-        for src in files:
+        for src in track(files, f"preparing {kind}", "files"):
             try:
                 wave = audio.load_mono(src, sample_rate)
             except audio.AudioError as err:
