@@ -10,7 +10,6 @@ gain and iSTFT stay the same code.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -18,36 +17,38 @@ from torch import nn
 
 from denoiselab.core.errors import UserError
 from denoiselab.core.nets import build_net, net_name
+from denoiselab.core.processors import MaskProcessor, Prediction, build_processor
 from denoiselab.core.spectral import SpectralFrontEnd
 
 HEADS = ("mask", "noise")
-SPEC_VERSION = 1
-
-
-@dataclass
-class DenoiserOutput:
-    mask: torch.Tensor  # noise mask f in [0, 1], [B, F, T]
-    noisy_spec: torch.Tensor  # complex STFT of the input
-    noisy_mag: torch.Tensor  # |S|
-    enhanced: torch.Tensor  # waveform [B, T]
+#: 2: mask processors (spec["processor"]); files of version 1 (no processor) load as noise_subtract.
+SPEC_VERSION = 2
 
 
 class Denoiser(nn.Module):
-    """Predicts the noise spectrum as a mask f on |S| and returns iSTFT((1 - f) |S| e^{j phase(S)}).
+    """encoder (STFT, features) -> mask estimator (backbone) -> mask processor -> decoder (iSTFT).
 
-    head: ``mask`` (f = sigmoid(net)) or ``noise`` (the net predicts the compressed noise
-    magnitude N^, and f = min(N^ / |S|, 1): classic subtraction with a zero floor).
+    processor: how the backbone's output becomes the enhanced spectrum (core.processors): the reference
+    ``noise_subtract`` (a noise mask f on |S|, iSTFT((1 - f)|S| e^{j phase(S)})), ``db_subtract``,
+    ``complex``. head (``mask`` | ``noise``) is noise_subtract's setting, kept as a top-level argument for
+    the configs and files that use it.
     """
 
     def __init__(self, net: Callable[..., nn.Module] | dict, frontend: SpectralFrontEnd | dict,
                  sample_rate: int = 16000, head: str = "mask",
-                 mask_estimator: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 mask_estimator: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 processor: str | dict | None = None):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"model.head={head!r} is not allowed; choose one of {', '.join(HEADS)}")
         if int(sample_rate) <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-        self.frontend = frontend if isinstance(frontend, SpectralFrontEnd) else SpectralFrontEnd(**frontend)
+        if not isinstance(frontend, SpectralFrontEnd):
+            frontend = dict(frontend)
+            if frontend.get("bands", "linear") != "linear":
+                frontend.setdefault("sample_rate", int(sample_rate))
+            frontend = SpectralFrontEnd(**frontend)
+        self.frontend = frontend
         self.sample_rate, self.head = int(sample_rate), head
         if isinstance(net, dict):
             name, kwargs = net["name"], dict(net.get("kwargs", {}))
@@ -59,19 +60,42 @@ class Denoiser(nn.Module):
             raise UserError(f"net must be a backbone class, a functools.partial of one, or {{'name', 'kwargs'}}; "
                             f"got {type(net).__name__} (on the command line, choose a backbone with model/net=NAME)")
         kwargs.pop("n_freqs", None)
+        kwargs.pop("out_channels", None)
+        self.processor = self._build_processor(processor, head)
+        if self.processor.registry_name == "db_subtract" and self.frontend.compression != "db":
+            raise UserError("model/mask_processor=db_subtract works on the seed's dB features: set "
+                            "model.frontend.compression=db (and norm_warmup_batches=0)")
         self.net_name, self.net_kwargs = name, kwargs
-        self.net = build_net(name, self.frontend.n_freqs, **kwargs)
-        #: |S| -> noise mask computed outside this module (e.g. onnxruntime); None: the net here
+        extra = {"out_channels": self.processor.channels} if self.processor.channels > 1 else {}
+        self.net = build_net(name, self.frontend.n_features, **kwargs, **extra)
+        #: |S| -> the backbone's raw output computed outside this module (e.g. onnxruntime); None: the net here
         self.mask_estimator = mask_estimator
+
+    def _build_processor(self, processor: str | dict | None, head: str) -> MaskProcessor:
+        if processor is None:
+            name, kwargs = "noise_subtract", {"head": head}
+        elif isinstance(processor, str):
+            name, kwargs = processor, {}
+        else:
+            name, kwargs = processor["name"], dict(processor.get("kwargs", {}))
+        if name == "noise_subtract":
+            kwargs.setdefault("head", head)
+            kwargs["decompress"] = self.frontend.decompress
+        elif name == "db_subtract":
+            kwargs["window_sum"] = float(self.frontend.window.sum())
+        return build_processor(name, **kwargs)
 
     # ------------------------------------------------------------------ description
     def spec(self) -> dict[str, Any]:
         from denoiselab import __version__
 
-        return {"spec_version": SPEC_VERSION, "denoiselab_version": __version__,
+        spec = {"spec_version": SPEC_VERSION, "denoiselab_version": __version__,
                 "sample_rate": self.sample_rate, "head": self.head,
                 "frontend": dict(self.frontend.config),
                 "net": {"name": self.net_name, "kwargs": _plain(self.net_kwargs)}}
+        if self.processor.registry_name != "noise_subtract":  # older readers still load noise_subtract files
+            spec["processor"] = _plain(self.processor.spec())
+        return spec
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any],
@@ -80,7 +104,7 @@ class Denoiser(nn.Module):
             raise ValueError(f"model file format {spec.get('spec_version')} is newer than this denoiselab "
                              f"understands ({SPEC_VERSION}); upgrade denoiselab")
         return cls(net=spec["net"], frontend=spec["frontend"], sample_rate=spec["sample_rate"], head=spec["head"],
-                   mask_estimator=mask_estimator)
+                   mask_estimator=mask_estimator, processor=spec.get("processor"))
 
     @property
     def time_stride(self) -> int:
@@ -105,37 +129,39 @@ class Denoiser(nn.Module):
         return sum(p.numel() for p in self.net.parameters())
 
     # ------------------------------------------------------------------ computation
-    def mask_from_features(self, noisy_mag: torch.Tensor, update_norm: bool = False) -> torch.Tensor:
-        """|S| [B, F, T] -> noise mask f [B, F, T] in [0, 1]."""
+    def estimate(self, noisy_mag: torch.Tensor, update_norm: bool = False) -> torch.Tensor:
+        """|S| [B, F, T] -> the backbone's raw output on bins ([B, F, T] or [B, C, F, T]): the part that
+        ONNX/TorchScript export and that an external ``mask_estimator`` replaces."""
         if self.mask_estimator is not None:
             return self.mask_estimator(noisy_mag)
         feats = self.frontend.features(noisy_mag, update=update_norm)
         frames = feats.shape[-1]
         pad = (-frames) % self.time_stride  # the net sees whole pooling units (zeros = the feature mean)
-        logits = self.net(nn.functional.pad(feats, (0, pad)) if pad else feats)[..., :frames].float()
-        if self.head == "mask":
-            return torch.sigmoid(logits)
-        noise_mag = self.frontend.decompress(nn.functional.softplus(logits))
-        return (noise_mag / noisy_mag.clamp_min(1e-8)).clamp(0.0, 1.0)
+        raw = self.net(nn.functional.pad(feats, (0, pad)) if pad else feats)[..., :frames].float()
+        return self.frontend.to_bins(raw)
 
-    def forward(self, noisy: torch.Tensor, update_norm: bool = False, strength: float = 1.0,
-                floor: float = 0.0) -> DenoiserOutput:
-        """noisy [B, T] -> DenoiserOutput. strength scales the mask; floor bounds the gain from below."""
+    def predict(self, noisy: torch.Tensor, update_norm: bool = False, strength: float = 1.0,
+                floor: float = 0.0) -> Prediction:
+        """noisy [B, T] -> Prediction (spectra, mask where there is one, waveform)."""
         spec = self.frontend.stft(noisy)
         mag = spec.abs()
-        mask = self.mask_from_features(mag, update_norm)
-        enhanced = self.decode(spec, mask, noisy.shape[-1], strength, floor)
-        return DenoiserOutput(mask=mask, noisy_spec=spec, noisy_mag=mag, enhanced=enhanced)
+        out = self.processor(self.estimate(mag, update_norm), spec, mag, strength, floor)
+        out.enhanced = self.frontend.istft(out.enhanced_spec, noisy.shape[-1])
+        return out
 
-    def decode(self, spec: torch.Tensor, mask: torch.Tensor, length: int, strength: float = 1.0,
-               floor: float = 0.0) -> torch.Tensor:
-        """Apply gain (1 - strength * f), floored, to the complex noisy spectrum and invert."""
-        gain = (1.0 - strength * mask).clamp(min=floor, max=1.0)
-        return self.frontend.istft(spec * gain.to(spec.real.dtype), length)
+    def forward(self, noisy: torch.Tensor, update_norm: bool = False, strength: float = 1.0,
+                floor: float = 0.0) -> Prediction:
+        return self.predict(noisy, update_norm, strength, floor)
+
+    def mask_from_features(self, noisy_mag: torch.Tensor, update_norm: bool = False) -> torch.Tensor:
+        """|S| -> noise mask f (magnitude processors): kept for the code that reads masks."""
+        spec = noisy_mag.to(torch.complex64)
+        out = self.processor(self.estimate(noisy_mag, update_norm), spec, noisy_mag)
+        return out.mask if out.mask is not None else 1.0 - out.enhanced_mag / noisy_mag.clamp_min(1e-8)
 
     @torch.no_grad()
     def enhance(self, noisy: torch.Tensor, strength: float = 1.0, floor: float = 0.0) -> torch.Tensor:
-        return self.forward(noisy, strength=strength, floor=floor).enhanced
+        return self.predict(noisy, strength=strength, floor=floor).enhanced
 
 
 def _plain(obj: Any) -> Any:

@@ -5,9 +5,10 @@ Formats
     ``.safetensors`` file whose metadata holds the spec. Both load with weights_only semantics:
     no pickled code runs, and no training config, Lightning or Hydra is needed.
   - a Lightning checkpoint from ``denoiselab-train`` works everywhere an inference file does.
-  - ONNX: the graph holds the *mask estimator* only: noisy magnitude |S| [B, F, T] -> noise mask f
-    [B, F, T] (compression, the normalisation statistics, the backbone and the mask head). STFT and
-    iSTFT stay outside the graph, because ONNX's STFT support is uneven across runtimes and the
+  - ONNX: the graph holds the *mask estimator* only: noisy magnitude |S| [B, F, T] -> the backbone's
+    raw output (compression, ERB pooling, the normalisation statistics, the backbone). The mask processor
+    (sigmoid mask, dB or complex subtraction: a few pointwise lines), STFT and iSTFT stay outside the
+    graph, because ONNX's STFT support is uneven across runtimes and the
     iSTFT is not in the standard opset at all. The model's settings are in the ONNX metadata, so an
     ONNX file is self-describing; loading it gives a Denoiser whose ``mask_estimator`` is an
     onnxruntime session.
@@ -147,12 +148,17 @@ def _load_onnx(path: Path) -> Denoiser:
     meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     if "denoiselab_spec" not in meta:
         raise ValueError(f"{path} has no denoiselab metadata; export it with denoiselab-export --format onnx")
-    return Denoiser.from_spec(json.loads(meta["denoiselab_spec"]), mask_estimator=OnnxMaskEstimator(path)).eval()
+    spec = json.loads(meta["denoiselab_spec"])
+    if int(spec.get("spec_version", 1)) < 2:
+        raise UserError(f"{path} was exported by an older denoiselab (its graph ends in the mask, newer graphs in "
+                        "the backbone's output); export it again with denoiselab-export --format onnx")
+    return Denoiser.from_spec(spec, mask_estimator=OnnxMaskEstimator(path)).eval()
 
 
 # ---------------------------------------------------------------------- ONNX / TorchScript
 class MaskEstimator(nn.Module):
-    """|S| -> f: the part of the Denoiser that is exported."""
+    """|S| -> the backbone's raw output: the part of the Denoiser that is exported (the mask processor,
+    pointwise, runs after the graph, like the STFT before it)."""
 
     def __init__(self, denoiser: Denoiser):
         super().__init__()
@@ -162,7 +168,7 @@ class MaskEstimator(nn.Module):
         self.eval()
 
     def forward(self, noisy_mag: torch.Tensor) -> torch.Tensor:
-        return self.denoiser.mask_from_features(noisy_mag)
+        return self.denoiser.estimate(noisy_mag)
 
 
 #: Lengths (frames) at which an exported graph must match PyTorch: on and off the pooling grid, very short.
@@ -184,7 +190,7 @@ def parity(denoiser: Denoiser, run: Callable[[torch.Tensor], np.ndarray | torch.
     for t in frames:
         mag = torch.rand(2, denoiser.frontend.n_freqs, t, generator=g) * 3
         with torch.no_grad():
-            ref = denoiser.mask_from_features(mag)
+            ref = denoiser.estimate(mag)
             try:
                 got = torch.as_tensor(run(mag))
             except Exception as exc:  # onnxruntime / TorchScript shape errors

@@ -57,6 +57,8 @@ def adopt_model_settings(cfg: DictConfig) -> dict[str, Any]:
             fixed = front[key[15:]]
         elif key == "model.head" and value != spec["head"]:
             fixed = spec["head"]
+        elif key == "model/mask_processor" and value != spec.get("processor", {}).get("name", "noise_subtract"):
+            fixed = spec.get("processor", {}).get("name", "noise_subtract")
         elif key == "data.sample_rate" and not _same(value, spec["sample_rate"]):
             fixed = spec["sample_rate"]
         if fixed is not None:
@@ -67,6 +69,7 @@ def adopt_model_settings(cfg: DictConfig) -> dict[str, Any]:
         for k, v in front.items():
             cfg.model.frontend[k] = v
         cfg.model.head = spec["head"]
+        cfg.model.mask_processor = spec.get("processor") or {"name": "noise_subtract", "kwargs": {}}
         cfg.data.sample_rate = spec["sample_rate"]
     return {"path": str(path), "sha1": sha1_of(path), "net": net["name"],
             **({"made_from": extra["init_from"]} if "init_from" in extra else {})}

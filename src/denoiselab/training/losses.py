@@ -1,7 +1,11 @@
-"""Training losses. Each takes (prediction, target) dicts and returns a scalar on the batch's device.
+"""Training losses. Each takes (prediction, target) and returns a scalar on the batch's device.
 
-prediction: ``mask`` f, ``noisy_mag`` |S|, ``enhanced`` waveform.
-target: ``clean``/``noise`` waveforms and ``clean_mag``/``noise_mag`` (|STFT| with the model's front end).
+prediction: a ``core.processors.Prediction`` (every mask processor fills the same fields):
+``enhanced_spec`` / ``enhanced_mag`` / ``removed_mag`` (|S - S_hat|), ``noisy_mag`` |S|, ``enhanced`` waveform.
+target: ``clean``/``noise`` waveforms, ``clean_spec`` and ``clean_mag``/``noise_mag`` (|STFT| with the
+model's front end).
+For the reference noise mask (enhanced = (1 - f) S), removed_mag is f |S| and enhanced_mag (1 - f) |S|,
+so the losses below are the reference formulas; for the other processors they are their natural extension.
 """
 
 from __future__ import annotations
@@ -15,15 +19,15 @@ from torch import nn
 class NoiseMaskLoss(nn.Module):
     """The reference loss: 1/2 mean (f * |S| - |N|)^2, i.e. the mask must reproduce the noise spectrum."""
 
-    def forward(self, pred: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return 0.5 * (pred["mask"] * pred["noisy_mag"] - target["noise_mag"]).pow(2).mean()
+    def forward(self, pred, target: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return 0.5 * (pred.removed_mag - target["noise_mag"]).pow(2).mean()
 
 
 class CleanMaskLoss(nn.Module):
     """Clean-target variant: mean ((1 - f) * |S| - |C|)^2."""
 
     def forward(self, pred, target) -> torch.Tensor:
-        return ((1.0 - pred["mask"]) * pred["noisy_mag"] - target["clean_mag"]).pow(2).mean()
+        return (pred.enhanced_mag - target["clean_mag"]).pow(2).mean()
 
 
 class CompressedMagnitudeLoss(nn.Module):
@@ -41,9 +45,59 @@ class CompressedMagnitudeLoss(nn.Module):
         self.power, self.eps = float(power), float(eps)
 
     def forward(self, pred, target) -> torch.Tensor:
-        est = ((1.0 - pred["mask"]) * pred["noisy_mag"]).clamp_min(0.0) + self.eps
+        est = pred.enhanced_mag + self.eps
         ref = target["clean_mag"] + self.eps
         return (est.pow(self.power) - ref.pow(self.power)).pow(2).mean()
+
+
+def compressed(spec: torch.Tensor, power: float, eps: float = 1e-8) -> torch.Tensor:
+    """|X|^c e^{j phase(X)}: the complex spectrum with power-law compressed magnitude."""
+    mag = spec.abs()
+    return spec * ((mag + eps).pow(power) / (mag + eps))
+
+
+class CompressedComplexLoss(nn.Module):
+    """(1 - alpha) ||S_hat|^c - |C|^c|^2 + alpha |S_hat^c - C^c|^2 (c = 0.3, alpha = 0.3): the compressed
+    magnitude plus the compressed complex spectrum, as GTCRN and DeepFilterNet train. The complex term
+    is what makes a phase-aware processor learn phase; on a noisy-phase processor it still penalises
+    where the noisy phase is wrong."""
+
+    def __init__(self, power: float = 0.3, alpha: float = 0.3):
+        super().__init__()
+        if not 0.0 < float(power) <= 1.0 or not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"loss power must be in (0, 1] and alpha in [0, 1], got {power}, {alpha}")
+        self.power, self.alpha = float(power), float(alpha)
+
+    def forward(self, pred, target) -> torch.Tensor:
+        est, ref = compressed(pred.enhanced_spec, self.power), compressed(target["clean_spec"], self.power)
+        mag_term = (est.abs() - ref.abs()).pow(2).mean()
+        complex_term = (est - ref).abs().pow(2).mean()
+        return (1.0 - self.alpha) * mag_term + self.alpha * complex_term
+
+
+class OverSuppressionLoss(nn.Module):
+    """mean(relu(|C|^c - |S_hat|^c)^2) over the bins where speech dominates (|C| > |N|): speech energy
+    removed where there was mostly speech. Added to a main loss, it makes the model err towards leaving
+    noise rather than cutting speech (the asymmetric losses of TEA-PSE and DPDFNet)."""
+
+    def __init__(self, power: float = 0.3, eps: float = 1e-8):
+        super().__init__()
+        self.power, self.eps = float(power), float(eps)
+
+    def forward(self, pred, target) -> torch.Tensor:
+        speech = (target["clean_mag"] > target["noise_mag"]).to(pred.enhanced_mag.dtype)
+        lost = torch.relu((target["clean_mag"] + self.eps).pow(self.power)
+                          - (pred.enhanced_mag + self.eps).pow(self.power))
+        return (lost.pow(2) * speech).sum() / speech.sum().clamp_min(1.0)
+
+
+class DbNoiseLoss(nn.Module):
+    """The seed code's loss for ``db_subtract``: Huber between the predicted noise model tanh(raw) and the
+    true one, (noisy_dB - clean_dB - 6) / 82 (the seed's output scaler)."""
+
+    def forward(self, pred, target) -> torch.Tensor:
+        true_db = 20 * torch.log10(pred.noisy_mag.clamp_min(1e-10) / target["clean_mag"].clamp_min(1e-10))
+        return nn.functional.huber_loss(torch.tanh(pred.raw), (true_db - 6.0) / 82.0)
 
 
 class MultiResolutionSTFTLoss(nn.Module):
@@ -56,7 +110,7 @@ class MultiResolutionSTFTLoss(nn.Module):
         self.resolutions = list(zip(fft_sizes, hop_sizes, win_lengths))
 
     def forward(self, pred, target) -> torch.Tensor:
-        est, ref = pred["enhanced"], target["clean"]
+        est, ref = pred.enhanced, target["clean"]
         total = est.new_zeros(())
         for n_fft, hop, win in self.resolutions:
             window = torch.hann_window(win, device=est.device, dtype=est.dtype)
@@ -80,7 +134,7 @@ class SISDRLoss(nn.Module):
     """Negative SI-SDR of the enhanced waveform against the clean one."""
 
     def forward(self, pred, target) -> torch.Tensor:
-        return -si_sdr(pred["enhanced"], target["clean"]).mean()
+        return -si_sdr(pred.enhanced, target["clean"]).mean()
 
 
 class WeightedSum(nn.Module):

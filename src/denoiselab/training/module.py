@@ -47,11 +47,12 @@ class DenoiseModule(L.LightningModule):
                  loss: nn.Module, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, scheduler_interval: str = "epoch",
                  scheduler_monitor: str = "val/loss", sample_rate: int = 16000, head: str = "mask",
-                 compile: bool = False):
+                 compile: bool = False, mask_processor: str | dict | None = None):
         super().__init__()
         if not isinstance(frontend, SpectralFrontEnd):
             frontend = plain_settings(frontend)
-        self.denoiser = Denoiser(net=plain_settings(net), frontend=frontend, sample_rate=sample_rate, head=head)
+        self.denoiser = Denoiser(net=plain_settings(net), frontend=frontend, sample_rate=sample_rate, head=head,
+                                 processor=plain_settings(mask_processor))
         self.loss_fn = loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval, self.scheduler_monitor = scheduler_interval, scheduler_monitor
@@ -66,9 +67,10 @@ class DenoiseModule(L.LightningModule):
         noisy, clean, noise = batch["noisy"], batch["clean"], batch["noise"]
         out = self.denoiser(noisy, update_norm=(stage == "train"))
         fe = self.denoiser.frontend
-        target = {"clean": clean, "noise": noise, "clean_mag": fe.stft(clean).abs(), "noise_mag": fe.stft(noise).abs()}
-        pred = {"mask": out.mask, "noisy_mag": out.noisy_mag, "enhanced": out.enhanced}
-        loss = self.loss_fn(pred, target)
+        clean_spec, noise_spec = fe.stft(clean), fe.stft(noise)
+        target = {"clean": clean, "noise": noise, "clean_spec": clean_spec, "clean_mag": clean_spec.abs(),
+                  "noise_mag": noise_spec.abs()}
+        loss = self.loss_fn(out, target)
         bs = noisy.shape[0]
         sync = stage != "train"
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=bs, sync_dist=sync,

@@ -6,6 +6,14 @@ import torch
 from torch import nn
 
 
+def per_channel(y: torch.Tensor, channels: int) -> torch.Tensor:
+    """[B, C*F, T] from a frame-wise output layer -> [B, F, T] (one channel) or [B, C, F, T]."""
+    if channels == 1:
+        return y
+    b, cf, t = y.shape
+    return y.reshape(b, channels, cf // channels, t)
+
+
 def halved_sizes(n_freqs: int, layers: int) -> list[int]:
     """Frequency sizes before and after each stride-2 encoder layer (padding keeps ceil(f / 2))."""
     sizes = [n_freqs]

@@ -11,13 +11,15 @@ import torch
 from torch import nn
 from torchaudio.models import Conformer
 
+from denoiselab.core.nets.blocks import per_channel
 from denoiselab.core.nets.registry import register
 
 
 @register("conformer")
 class ConformerNet(nn.Module):
     def __init__(self, n_freqs: int, dim: int = 128, num_layers: int = 4, num_heads: int = 4, ffn_mult: int = 4,
-                 kernel_size: int = 15, dropout: float = 0.0):
+                 kernel_size: int = 15, dropout: float = 0.0,
+                 out_channels: int = 1):
         super().__init__()
         if dim < 1 or num_layers < 1 or num_heads < 1 or dim % num_heads:
             raise ValueError(f"conformer needs dim divisible by num_heads and >= 1 layer, got dim={dim}, "
@@ -27,7 +29,8 @@ class ConformerNet(nn.Module):
         self.inp = nn.Sequential(nn.Linear(n_freqs, dim), nn.LayerNorm(dim))
         self.blocks = Conformer(input_dim=dim, num_heads=num_heads, ffn_dim=dim * ffn_mult, num_layers=num_layers,
                                 depthwise_conv_kernel_size=kernel_size, dropout=dropout)
-        self.out = nn.Linear(dim, n_freqs)
+        self.out_channels = int(out_channels)
+        self.out = nn.Linear(dim, n_freqs * self.out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.inp(x.transpose(1, 2)).transpose(0, 1)  # [T, B, dim], what the layers take
@@ -35,4 +38,4 @@ class ConformerNet(nn.Module):
         # Conformer.forward, whose mask from `lengths` makes exported graphs depend on the export length.
         for layer in self.blocks.conformer_layers:
             h = layer(h, None)
-        return self.out(h.transpose(0, 1)).transpose(1, 2)
+        return per_channel(self.out(h.transpose(0, 1)).transpose(1, 2), self.out_channels)

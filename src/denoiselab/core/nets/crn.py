@@ -17,7 +17,7 @@ from denoiselab.core.nets.registry import register
 @register("crn")
 class CRN(nn.Module):
     def __init__(self, n_freqs: int, channels: tuple[int, ...] = (16, 32, 64, 64), hidden_size: int = 256,
-                 num_layers: int = 2, bidirectional: bool = False):
+                 num_layers: int = 2, bidirectional: bool = False, out_channels: int = 1):
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if not channels:
@@ -36,7 +36,8 @@ class CRN(nn.Module):
             cout = rev[i + 1] if i + 1 < len(rev) else 16
             self.dec.append(nn.Sequential(nn.ConvTranspose2d(2 * c, cout, (3, 3), stride=(2, 1), padding=(1, 1)),
                                           nn.BatchNorm2d(cout), nn.ELU()))
-        self.out = nn.Conv2d(16, 1, 1)
+        self.out_channels = int(out_channels)
+        self.out = nn.Conv2d(16, self.out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.unsqueeze(1)  # [B, 1, F, T]
@@ -50,4 +51,5 @@ class CRN(nn.Module):
         for i, (dec, skip) in enumerate(zip(self.dec, reversed(skips))):
             h = dec(torch.cat([h, skip], 1))
             h = fit_freq(h, self.sizes[len(self.sizes) - 2 - i])
-        return self.out(h)[:, 0]
+        y = self.out(h)
+        return y[:, 0] if self.out_channels == 1 else y

@@ -39,7 +39,7 @@ class _SubPixelUp(nn.Module):
 @register("dpcrn")
 class DPCRN(nn.Module):
     def __init__(self, n_freqs: int, channels: tuple[int, ...] = (8, 16, 32, 64), blocks: int = 2,
-                 hidden_size: int = 64, causal: bool = False):
+                 hidden_size: int = 64, causal: bool = False, out_channels: int = 1):
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if not channels or min(channels) < 1:
@@ -57,7 +57,8 @@ class DPCRN(nn.Module):
         for i, c in enumerate(rev):
             cout = rev[i + 1] if i + 1 < len(rev) else channels[0]
             self.dec.append(nn.Sequential(_SubPixelUp(2 * c, cout, causal), nn.BatchNorm2d(cout), nn.PReLU(cout)))
-        self.out = nn.Conv2d(channels[0], 1, 1)
+        self.out_channels = int(out_channels)
+        self.out = nn.Conv2d(channels[0], self.out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.unsqueeze(1)  # [B, 1, F, T]
@@ -69,4 +70,5 @@ class DPCRN(nn.Module):
         for i, (dec, skip) in enumerate(zip(self.dec, reversed(skips))):
             h = dec(torch.cat([h, skip], 1))
             h = fit_freq(h, self.sizes[len(self.sizes) - 2 - i])  # 2 * f' is f or f + 1
-        return self.out(h)[:, 0]
+        y = self.out(h)
+        return y[:, 0] if self.out_channels == 1 else y

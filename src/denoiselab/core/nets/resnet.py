@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from denoiselab.core.nets.blocks import per_channel
 from denoiselab.core.nets.registry import register
 
 
@@ -31,7 +32,7 @@ class _ResBlock(nn.Module):
 @register("resnet")
 class ResNet(nn.Module):
     def __init__(self, n_freqs: int, channels: int = 256, blocks: int = 8, kernel_size: int = 3,
-                 max_dilation: int = 8, causal: bool = False):
+                 max_dilation: int = 8, causal: bool = False, out_channels: int = 1):
         super().__init__()
         if blocks < 1 or channels < 1:
             raise ValueError(f"resnet needs blocks >= 1 and channels >= 1, got {blocks}, {channels}")
@@ -41,9 +42,10 @@ class ResNet(nn.Module):
             dilations.append(d)
             d = 1 if d >= max_dilation else d * 2
         self.blocks = nn.Sequential(*[_ResBlock(channels, dl, kernel_size, causal) for dl in dilations])
-        self.out = nn.Conv1d(channels, n_freqs, 1)
+        self.out_channels = int(out_channels)
+        self.out = nn.Conv1d(channels, n_freqs * self.out_channels, 1)
         #: frames (one side) an output frame can depend on: the larger side of each block's padding
         self.receptive_frames = sum(b.pad if causal else b.pad - b.pad // 2 for b in self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.blocks(self.inp(x)))
+        return per_channel(self.out(self.blocks(self.inp(x))), self.out_channels)

@@ -30,7 +30,7 @@ class UNet(nn.Module):
     """
 
     def __init__(self, n_freqs: int, base_channels: int = 8, depth: int = 4, time_pool: bool = True,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, out_channels: int = 1):
         super().__init__()
         if depth < 1 or base_channels < 1:
             raise ValueError(f"unet needs depth >= 1 and base_channels >= 1, got {depth}, {base_channels}")
@@ -45,7 +45,8 @@ class UNet(nn.Module):
         self.up = nn.ModuleList([nn.ConvTranspose2d(chans[i + 1], chans[i], stride, stride=stride)
                                  for i in reversed(range(depth))])
         self.dec = nn.ModuleList([_block(2 * chans[i], chans[i]) for i in reversed(range(depth))])
-        self.out = nn.Conv2d(chans[0], 1, 1)
+        self.out_channels = int(out_channels)
+        self.out = nn.Conv2d(chans[0], self.out_channels, 1)
 
     @property
     def receptive_frames(self) -> int:
@@ -69,7 +70,8 @@ class UNet(nn.Module):
         h = self.bottom(h)
         for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
             h = dec(torch.cat([up(h), skip], 1))
-        return self.out(h)[:, 0, :n_f, :n_t]
+        y = self.out(h)[:, :, :n_f, :n_t]
+        return y[:, 0] if self.out_channels == 1 else y
 
 
 @register("dpunet")
@@ -84,8 +86,9 @@ class DualPathUNet(UNet):
     receptive_frames = None
 
     def __init__(self, n_freqs: int, base_channels: int = 8, depth: int = 4, time_pool: bool = True,
-                 dropout: float = 0.0, blocks: int = 2, hidden_size: int = 64):
-        super().__init__(n_freqs, base_channels=base_channels, depth=depth, time_pool=time_pool, dropout=dropout)
+                 dropout: float = 0.0, blocks: int = 2, hidden_size: int = 64, out_channels: int = 1):
+        super().__init__(n_freqs, base_channels=base_channels, depth=depth, time_pool=time_pool, dropout=dropout,
+                         out_channels=out_channels)
         if blocks < 1 or hidden_size < 2:
             raise ValueError(f"dpunet needs blocks >= 1 and hidden_size >= 2, got {blocks}, {hidden_size}")
         width = base_channels * 2 ** depth
