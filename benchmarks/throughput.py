@@ -1,9 +1,11 @@
 """Training throughput per backbone: clips/s of 5 s audio, share of step time waiting for data, peak RSS.
 
     python benchmarks/throughput.py [--data ../shared/data] [--steps 20] [--batch 8] [--workers 2]
+                                    [--bands linear,erb] [--accelerator gpu --precision 32-true,bf16-mixed]
+                                    [--out FILE] [--skip-cache]
 
 Runs real Lightning training steps (default configs of every backbone) on the folder data and
-writes benchmarks/results/throughput.md.
+writes benchmarks/results/throughput.md (or --out): one row per backbone x front-end bands x precision.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ class StepTimer(L.Callback):
         self.steps += 1
 
 
-def measure(net: str, data: Path, steps: int, batch: int, workers: int, cache: Path) -> dict:
+def measure(net: str, data: Path, steps: int, batch: int, workers: int, cache: Path, bands: str = "linear",
+            accelerator: str = "cpu", precision: str = "32-true") -> dict:
     from omegaconf import OmegaConf
 
     from denoiselab.training.data.datamodule import MixtureDataModule
@@ -53,18 +56,20 @@ def measure(net: str, data: Path, steps: int, batch: int, workers: int, cache: P
 
     net_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / "net" / f"{net}.yaml"))
     net_cfg.pop("_target_"), net_cfg.pop("_partial_")
-    model = DenoiseModule(net={"name": net, "kwargs": net_cfg}, frontend={"n_fft": 512, "hop_length": 128},
+    model = DenoiseModule(net={"name": net, "kwargs": net_cfg},
+                          frontend={"n_fft": 512, "hop_length": 128, "bands": bands},
                           loss=NoiseMaskLoss(), optimizer=lambda params: torch.optim.AdamW(params, lr=1e-3))
     dm = MixtureDataModule(clean=data / "train" / "clean", noise=data / "train" / "noise",
                            val_clean=data / "dev" / "clean", val_noise=data / "dev" / "noise", clip_seconds=5.0,
                            batch_size=batch, num_workers=workers, cache_dir=str(cache), max_val_items=8)
     timer = StepTimer()
-    trainer = L.Trainer(max_steps=steps + timer.skip, accelerator="cpu", logger=False, enable_checkpointing=False,
+    trainer = L.Trainer(max_steps=steps + timer.skip, accelerator=accelerator, devices=1, precision=precision,
+                        logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
                         callbacks=[timer], use_distributed_sampler=False)
     trainer.fit(model, datamodule=dm)
     measured = timer.steps - timer.skip
-    return {"net": net, "params": model.denoiser.num_parameters(),
+    return {"net": net, "bands": bands, "precision": precision, "params": model.denoiser.num_parameters(),
             "clips_per_s": measured * batch / timer.total, "data_wait": timer.wait / timer.total,
             "step_s": timer.total / measured}
 
@@ -97,28 +102,43 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--nets", default="unet,resnet,lstm,crn")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "denoiselab"))
+    p.add_argument("--bands", default="linear", help="front ends to compare: linear,erb")
+    p.add_argument("--accelerator", default="cpu")
+    p.add_argument("--precision", default="32-true", help="e.g. 32-true,bf16-mixed (GPU)")
+    p.add_argument("--out", default=None, help="write here instead of benchmarks/results/throughput.md")
+    p.add_argument("--skip-cache", action="store_true", help="leave out the decode-cache timing")
     args = p.parse_args()
-    rows = [measure(n, Path(args.data), args.steps, args.batch, args.workers, Path(args.cache))
-            for n in args.nets.split(",")]
+    rows = [measure(n, Path(args.data), args.steps, args.batch, args.workers, Path(args.cache), b, args.accelerator,
+                    prec)
+            for n in args.nets.split(",") for b in args.bands.split(",") for prec in args.precision.split(",")]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    cold, first, warm = cache_timing(Path(args.data), Path(args.cache))
-    lines = ["# Training throughput (CPU)", "",
-             f"`python benchmarks/throughput.py --steps {args.steps} --batch {args.batch} --workers {args.workers}` "
-             f"on {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+    device = (torch.cuda.get_device_name(0) if args.accelerator in ("gpu", "cuda") and torch.cuda.is_available()
+              else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads")
+    lines = [f"# Training throughput ({args.accelerator})", "",
+             f"`python benchmarks/throughput.py {' '.join(sys.argv[1:])}` on {device}, "
              f"torch {torch.__version__}; 5 s clips at 16 kHz from `../shared/data/train`, "
              "STFT 512/128, default backbone sizes, AdamW, reference loss.", "",
-             "| backbone | parameters | clips/s (5 s) | s/step | data wait (share of step) |", "|---|---|---|---|---|"]
+             "| backbone | features | precision | parameters | clips/s (5 s) | s/step | data wait (share of step) |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['net']} | {r['params']:,} | {r['clips_per_s']:.2f} | {r['step_s']:.2f} | "
-                     f"{100 * r['data_wait']:.1f} % |")
-    lines += ["", f"Peak resident memory of the whole benchmark process: {peak_mb:.0f} MB.", "",
-              "## Decode cache", "",
-              "Loading `../shared/data/train` (497 clean + 823 noise FLAC files, 140 min) before an epoch:", "",
-              "| pass | seconds |", "|---|---|",
-              f"| no cache (decode + resample every time) | {cold:.1f} |",
-              f"| first pass with the cache (decode + write .npy) | {first:.1f} |",
-              f"| later epochs / runs (memory-mapped .npy) | {warm:.1f} |"]
-    publish("throughput.md", lines)
+        feats = "257 bins" if r["bands"] == "linear" else "32 ERB bands"
+        lines.append(f"| {r['net']} | {feats} | {r['precision']} | {r['params']:,} | {r['clips_per_s']:.2f} | "
+                     f"{r['step_s']:.2f} | {100 * r['data_wait']:.1f} % |")
+    lines += ["", f"Peak resident memory of the whole benchmark process: {peak_mb:.0f} MB."]
+    if not args.skip_cache:
+        cold, first, warm = cache_timing(Path(args.data), Path(args.cache))
+        lines += ["", "## Decode cache", "",
+                  "Loading `../shared/data/train` (497 clean + 823 noise FLAC files, 140 min) before an epoch:", "",
+                  "| pass | seconds |", "|---|---|",
+                  f"| no cache (decode + resample every time) | {cold:.1f} |",
+                  f"| first pass with the cache (decode + write .npy) | {first:.1f} |",
+                  f"| later epochs / runs (memory-mapped .npy) | {warm:.1f} |"]
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+    else:
+        publish("throughput.md", lines)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One run on a lent GPU machine, under 9 minutes: GPU tests, training throughput (fp32 vs bf16-mixed, share
+# of a step waiting for data), then training of the realism recipe for the time left; results in $OUT.
+#   here:    python benchmarks/gpu_pack.py                      # wheels + a data subset into .gpu/
+#   device:  run(command="bash benchmarks/gpu_train.sh", carry=[".gpu"], timeout_s=560)
+# GPU_BUDGET_S (default 500) bounds the whole script; GPU_RECIPE (default realism) picks the experiment.
+# On a CPU box, GPU_DRY=1 runs the same steps on the CPU with a 60-second budget (a check of the script).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-outputs/gpu}
+mkdir -p "$OUT"
+BUDGET=${GPU_BUDGET_S:-500}
+RECIPE=${GPU_RECIPE:-realism}
+ACC=gpu; PREC=bf16-mixed; PRECS=32-true,bf16-mixed; STEPS=30; BATCH=32; WORKERS=8
+if [ "${GPU_DRY:-0}" = 1 ]; then ACC=cpu; PREC=32-true; PRECS=32-true; STEPS=3; BATCH=4; WORKERS=2; BUDGET=${GPU_BUDGET_S:-60}; fi
+START=$(date +%s)
+if ls .gpu/wheels/*.whl > /dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/dl_site .gpu/wheels/*.whl
+  export PYTHONPATH=/tmp/dl_site:$PWD/src
+else
+  export PYTHONPATH=${PYTHONPATH:-}:$PWD/src
+fi
+DATA=${GPU_DATA:-.gpu/data}
+[ -d "$DATA" ] || DATA=../shared/data
+export WANDB_MODE=offline DENOISELAB_CACHE_DIR=/tmp/dl_cache DENOISELAB_PROGRESS_SECONDS=20
+echo "== GPU tests $(date +%T)"
+python3 -m pytest -q -m gpu tests -p no:cacheprovider 2>&1 | tail -20 > "$OUT/gpu_tests.log" || true
+cat "$OUT/gpu_tests.log"
+echo "== throughput $(date +%T)"
+python3 benchmarks/throughput.py --data "$DATA" --accelerator "$ACC" --precision "$PRECS" --nets dpunet \
+    --bands linear,erb --steps "$STEPS" --batch "$BATCH" --workers "$WORKERS" --skip-cache --out "$OUT/throughput.md"
+LEFT=$(( BUDGET - ($(date +%s) - START) - 45 ))
+echo "== training $RECIPE for ${LEFT}s $(date +%T)"
+if [ "$LEFT" -gt 30 ]; then
+  python3 -m denoiselab.cli.train "experiment=$RECIPE" "shared_data=$DATA" trainer.accelerator="$ACC" \
+      trainer.precision="$PREC" "time_budget=$LEFT" trainer.max_steps=-1 model/scheduler=warmup trainer.max_time=null \
+      data.batch_size="$BATCH" data.num_workers="$WORKERS" trainer.val_check_interval=200 \
+      trainer.check_val_every_n_epoch=null logger=csv "hydra.run.dir=$OUT/run" 2>&1 | tail -40
+  cp "$OUT/run/train.log" "$OUT/train.log"; cp "$OUT/run/metrics.jsonl" "$OUT/metrics.jsonl"
+  cp "$OUT/run/checkpoints/last.ckpt" "$OUT/last.ckpt"
+  BEST=$(python3 -c "from denoiselab.core.checkpoints import best_checkpoint; print(best_checkpoint('$OUT/run') or '')")
+  [ -n "$BEST" ] && cp "$BEST" "$OUT/best.ckpt"
+  rm -rf "$OUT/run"  # what comes back: at most 8 files, two folders deep
+fi
+echo "== done in $(( $(date +%s) - START ))s"
