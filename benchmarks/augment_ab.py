@@ -58,7 +58,8 @@ def main() -> None:
     names = [v for v in args.variants.split(",") if v]
     commands, minutes = [], {}
     for name in names:
-        cmd = ["denoiselab-train", *VARIANTS[name], f"trainer.max_steps={args.steps}", f"shared_data={DATA}",
+        cmd = ["denoiselab-train", *VARIANTS[name], f"trainer.max_steps={args.steps}",
+               f"model.scheduler.total_steps={args.steps}", f"shared_data={DATA}",
                f"hydra.run.dir={out / name}", "auto_resume=true"]
         commands.append(cmd)
         t0 = time.time()

@@ -54,11 +54,16 @@ def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] 
     quiet_libraries()
     try:
         return main(args)
-    except Exception as exc:  # noqa: BLE001 - sorted below: user errors vs bugs
-        err = user_error_of(exc)
-        if err is None or debug:
-            raise
-        return report(prog, err)
+    except Exception as exc:  # noqa: BLE001 - sorted by _exit_code: user errors vs bugs
+        return _exit_code(prog, exc, debug)
+
+
+def _exit_code(prog: str, exc: Exception, debug: bool) -> int:
+    """2 after reporting a user error in two lines; anything else (and everything with --debug) raises."""
+    err = user_error_of(exc)
+    if err is None or debug:
+        raise exc
+    return report(prog, err)
 
 
 def hydra_cli(prog: str, config_name: str, task: Callable[[Any], Any]) -> Callable[[], Any]:
@@ -89,11 +94,8 @@ def hydra_cli(prog: str, config_name: str, task: Callable[[Any], Any]) -> Callab
             quiet_libraries()  # again: Hydra has set up its log handlers by now
             try:
                 return task(cfg)
-            except Exception as exc:  # noqa: BLE001 - sorted below: user errors vs bugs
-                err = user_error_of(exc)
-                if err is None or debug:
-                    raise
-                sys.exit(report(prog, err))
+            except Exception as exc:  # noqa: BLE001 - sorted by _exit_code: user errors vs bugs
+                sys.exit(_exit_code(prog, exc, debug))
 
         return hydra_main()
 
