@@ -25,6 +25,15 @@ from torch import nn
 PROCESSORS: dict[str, type["MaskProcessor"]] = {}
 
 
+def safe_abs(z: torch.Tensor, eps: float = 1e-16) -> torch.Tensor:
+    """|z| with a finite gradient at 0: torch's complex abs has a 0/0 gradient there, and a clip that
+    is zero-padded or digitally silent has exact-zero STFT bins (its gradient would be NaN and spoil
+    every weight)."""
+    if not z.is_complex():
+        return z.abs()
+    return torch.sqrt(z.real.square() + z.imag.square() + eps)
+
+
 @dataclass
 class Prediction:
     """What the Denoiser made of a noisy batch: the fields every loss and metric reads."""
@@ -38,12 +47,12 @@ class Prediction:
 
     @property
     def enhanced_mag(self) -> torch.Tensor:
-        return self.enhanced_spec.abs()
+        return safe_abs(self.enhanced_spec)
 
     @property
     def removed_mag(self) -> torch.Tensor:
         """|S - S_hat|: the magnitude of what was subtracted (f |S| for the noise mask)."""
-        return (self.noisy_spec - self.enhanced_spec).abs()
+        return safe_abs(self.noisy_spec - self.enhanced_spec)
 
     def __getitem__(self, key: str) -> Any:  # dict-style access for losses written against the old dicts
         return getattr(self, key)
@@ -132,8 +141,8 @@ class ComplexSubtract(MaskProcessor):
         m = torch.complex(torch.tanh(raw[:, 0]), torch.tanh(raw[:, 1]))
         gain = 1.0 - strength * m.to(spec.dtype)
         if floor > 0:
-            size = gain.abs()
-            gain = torch.where(size < floor, gain / size.clamp_min(1e-8) * floor, gain)
+            size = safe_abs(gain)
+            gain = gain * torch.clamp(floor / size, min=1.0)  # raised to |gain| = floor where it was below
         return Prediction(spec, mag, spec * gain, raw)
 
 

@@ -15,6 +15,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from denoiselab.core.processors import safe_abs
+
 
 class NoiseMaskLoss(nn.Module):
     """The reference loss: 1/2 mean (f * |S| - |N|)^2, i.e. the mask must reproduce the noise spectrum."""
@@ -52,7 +54,7 @@ class CompressedMagnitudeLoss(nn.Module):
 
 def compressed(spec: torch.Tensor, power: float, eps: float = 1e-8) -> torch.Tensor:
     """|X|^c e^{j phase(X)}: the complex spectrum with power-law compressed magnitude."""
-    mag = spec.abs()
+    mag = safe_abs(spec)
     return spec * ((mag + eps).pow(power) / (mag + eps))
 
 
@@ -70,8 +72,9 @@ class CompressedComplexLoss(nn.Module):
 
     def forward(self, pred, target) -> torch.Tensor:
         est, ref = compressed(pred.enhanced_spec, self.power), compressed(target["clean_spec"], self.power)
-        mag_term = (est.abs() - ref.abs()).pow(2).mean()
-        complex_term = (est - ref).abs().pow(2).mean()
+        mag_term = (safe_abs(est) - safe_abs(ref)).pow(2).mean()
+        diff = est - ref
+        complex_term = (diff.real.square() + diff.imag.square()).mean()
         return (1.0 - self.alpha) * mag_term + self.alpha * complex_term
 
 
@@ -114,8 +117,8 @@ class MultiResolutionSTFTLoss(nn.Module):
         total = est.new_zeros(())
         for n_fft, hop, win in self.resolutions:
             window = torch.hann_window(win, device=est.device, dtype=est.dtype)
-            e = torch.stft(est, n_fft, hop, win, window, return_complex=True).abs().clamp_min(1e-7)
-            r = torch.stft(ref, n_fft, hop, win, window, return_complex=True).abs().clamp_min(1e-7)
+            e = safe_abs(torch.stft(est, n_fft, hop, win, window, return_complex=True)).clamp_min(1e-7)
+            r = safe_abs(torch.stft(ref, n_fft, hop, win, window, return_complex=True)).clamp_min(1e-7)
             sc = torch.linalg.norm(r - e, dim=(-2, -1)) / torch.linalg.norm(r, dim=(-2, -1)).clamp_min(1e-7)
             total = total + sc.mean() + (r.log() - e.log()).abs().mean()
         return total / len(self.resolutions)
