@@ -7,6 +7,7 @@ import soundfile as sf
 from scipy.signal import butter, sosfiltfilt
 
 from denoiselab.core.audio import resample
+from denoiselab.core.mixing import snr_gain
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation.alignment import AlignmentError, align
 from denoiselab.evaluation.device import evaluate_devices
@@ -69,7 +70,7 @@ def devices_dir(tmp_path_factory):
                 gain = float(rng.uniform(0.3, 1.2))
                 y = _device(ref, lo, hi, clip) * gain
                 noise = rng.standard_normal(y.size).astype(np.float32)
-                noise *= np.sqrt(np.mean(y ** 2) / np.mean(noise ** 2) / 10 ** (snr / 10))
+                noise = noise * snr_gain(y, noise, snr)
                 rec = np.concatenate([np.zeros(delay, np.float32), y + noise, np.zeros(800, np.float32)])
                 rec = resample(rec, SR, rate)
                 sf.write(dev / f"utt{i}.wav", rec, rate)
@@ -232,7 +233,7 @@ def test_calibration_against_a_quiet_room_campaign(tmp_path):
         ref = np.concatenate([np.zeros(1600, np.float32), x, np.zeros(800, np.float32)])
         sf.write(root / "reference" / f"u{i}.wav", ref, SR)
         noise = rng.standard_normal(ref.size).astype(np.float32)
-        noise *= np.sqrt(np.mean(ref ** 2) / np.mean(noise ** 2) / 10 ** (5 / 10))
+        noise = noise * snr_gain(ref, noise, 5.0)
         for name in ("studio_mic", "headset", "phone_nb"):
             for room, at_mic in (("", ref + noise), ("quiet/", ref)):
                 y, rate = record(PROFILES[name], at_mic, SR, np.random.default_rng(i))

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from denoiselab.core.mixing import snr_gain
 from denoiselab.evaluation import metrics as M
 
 from conftest import SHARED_DATA, speechlike
@@ -16,7 +17,7 @@ def speech():
 
 def _noisy(x, snr_db, seed=1):
     n = np.random.default_rng(seed).standard_normal(x.size).astype(np.float32)
-    n *= np.sqrt(np.mean(x ** 2) / np.mean(n ** 2) / 10 ** (snr_db / 10))
+    n = n * snr_gain(x, n, snr_db)
     return x + n
 
 
