@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= dev,onnx,dnsmos,demo,sweep,noisereduce,rooms
 
-.PHONY: install lint test test-fast demo model bench clean-demo
+.PHONY: install lint test test-fast demo model device-model bench clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ demo: install
 model: install
 	WANDB_MODE=offline $(PY) -m denoiselab.cli.train experiment=default_model hydra.run.dir=outputs/default_model auto_resume=true
 	$(PY) -m denoiselab.cli.export --ckpt outputs/default_model/checkpoints/last.ckpt --out src/denoiselab/pretrained/default.pt --half
+
+# The device-evaluation model (only the room counts as noise): 20 CPU-minutes of fine-tuning the default model
+# with data/device_path=random (conf/experiment/device_eval.yaml), its monitored-best checkpoint exported.
+device-model: install
+	WANDB_MODE=offline $(PY) -m denoiselab.cli.train experiment=device_eval hydra.run.dir=outputs/device_eval auto_resume=true
+	$(PY) -m denoiselab.cli.export --ckpt outputs/device_eval --out src/denoiselab/pretrained/device_eval.pt --half
 
 bench: install
 	$(PY) benchmarks/run_all.py

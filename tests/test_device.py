@@ -247,3 +247,15 @@ def test_calibration_against_a_quiet_room_campaign(tmp_path):
     md = (out / "report.md").read_text()
     assert "Calibration on this campaign's quiet-room recordings" in md and "Verdict:" in md
     assert (out / "quiet_per_device.csv").is_file()
+
+
+def test_without_a_model_choice_the_device_evaluation_model_is_used_and_named():
+    from denoiselab.core.model_files import DEVICE_EVAL_MODEL
+    from denoiselab.evaluation.device import build_denoiser
+
+    if not DEVICE_EVAL_MODEL.is_file():
+        pytest.skip("no device-evaluation model shipped")
+    _, info = build_denoiser(None, None, "cpu", 1.0, None)
+    assert info["denoiser"].endswith("device_eval.pt")
+    _, general = build_denoiser("default", None, "cpu", 1.0, None)
+    assert general["denoiser"].endswith("default.pt")

@@ -18,6 +18,7 @@ from denoiselab.core.model_files import (
     export_onnx,
     export_torchscript,
     load_denoiser,
+    read_model,
     save_inference,
 )
 
@@ -37,8 +38,8 @@ def _main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     denoiser = load_denoiser(args.ckpt)
     out = Path(args.out)
-    if args.format == "inference":
-        save_inference(denoiser, out, half=args.half)
+    if args.format == "inference":  # the file keeps how it was made (e.g. fine-tuned from which model)
+        save_inference(denoiser, out, extra=read_model(args.ckpt)[2], half=args.half)
         size = out.stat().st_size / 2**20
         print(f"wrote {out} ({size:.2f} MB, {denoiser.net_name}, {denoiser.num_parameters():,} parameters)")
     else:
