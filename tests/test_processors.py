@@ -13,7 +13,8 @@ from denoiselab.core.processors import PROCESSORS, build_processor
 from denoiselab.core.spectral import erb_matrix
 
 FRONT = {"n_fft": 512, "hop_length": 128}
-KINDS = {"noise_subtract": {}, "complex": {}, "db_subtract": {"compression": "db", "norm_warmup_batches": 0}}
+KINDS = {"noise_subtract": {}, "complex": {}, "db_subtract": {"compression": "db", "norm_warmup_batches": 0},
+         "deep_filter": {}}
 
 
 def _model(processor: str, bands: str = "linear", net: str = "unet") -> Denoiser:
@@ -49,7 +50,33 @@ def test_processor_arithmetic_strength_and_floor():
     db = build_processor("db_subtract", window_sum=256.0)
     no_noise = torch.full_like(raw, float(np.arctanh(-6.0 / 82.0)))  # noise model 0 dB: nothing subtracted
     assert torch.allclose(db(no_noise, spec, mag).enhanced_spec, spec, atol=1e-5)
-    assert set(PROCESSORS) >= {"noise_subtract", "complex", "db_subtract"}
+    assert set(PROCESSORS) >= {"noise_subtract", "complex", "db_subtract", "deep_filter"}
+
+
+def test_deep_filter_is_a_gain_plus_a_multi_frame_complex_filter_on_the_low_bins():
+    g = torch.Generator().manual_seed(0)
+    spec = torch.complex(torch.randn(2, 9, 8, generator=g), torch.randn(2, 9, 8, generator=g))
+    mag = spec.abs()
+    df = build_processor("deep_filter", order=3, df_bins=4)
+    assert df.channels == 7 and df.context_frames == 2
+    raw = torch.randn(2, 7, 9, 8, generator=g)
+    out = df(raw, spec, mag).enhanced_spec
+    gain = 1 - torch.sigmoid(raw[:, 0])
+    coef = torch.complex(torch.tanh(raw[:, 1:4]), torch.tanh(raw[:, 4:7]))
+    want = spec * gain
+    for k in range(4):  # the definition, written out: taps on the current and two past frames, zeros before 0
+        for t in range(8):
+            want[:, k, t] += sum(coef[:, i, k, t] * spec[:, k, t - i] for i in range(3) if t - i >= 0)
+    assert torch.allclose(out, want, atol=1e-6)
+    assert torch.allclose(out[:, 4:], (spec * gain)[:, 4:])  # above df_bins: the gain alone
+    plain = raw.clone()
+    plain[:, 1:] = 0.0  # no filter: exactly noise_subtract's mask
+    assert torch.allclose(df(plain, spec, mag).enhanced_spec,
+                          build_processor("noise_subtract", head="mask")(raw[:, 0], spec, mag).enhanced_spec)
+    assert torch.allclose(df(raw, spec, mag, strength=0.0).enhanced_spec, spec)
+    assert (df(torch.full_like(raw, -9.0), spec, mag, floor=0.2).enhanced_mag >= 0.2 * mag - 1e-5).all()
+    with pytest.raises(ValueError, match="order"):
+        build_processor("deep_filter", order=0)
 
 
 def test_db_subtract_needs_the_seeds_db_features():
@@ -98,6 +125,7 @@ def test_old_model_files_load_as_noise_subtract():
 
 
 @pytest.mark.parametrize("overrides", [["model/mask_processor=complex", "loss=compressed_complex"],
+                                       ["model/mask_processor=deep_filter", "loss=compressed_complex"],
                                        ["model/mask_processor=db_subtract", "loss=db_noise"],
                                        ["model.frontend.bands=erb", "model/net=dpunet"]])
 def test_processors_and_bands_train_through_the_configs(corpus, cache_dir, tmp_path, overrides):
@@ -120,7 +148,7 @@ def test_processors_and_bands_train_through_the_configs(corpus, cache_dir, tmp_p
 
 @pytest.mark.parametrize("processor,loss", [("noise_subtract", "compressed"), ("noise_subtract", "noise_mask"),
                                             ("noise_subtract", "combo"), ("complex", "compressed_complex"),
-                                            ("db_subtract", "db_noise")])
+                                            ("db_subtract", "db_noise"), ("deep_filter", "compressed_complex")])
 def test_gradients_stay_finite_on_digital_silence(tmp_path, processor, loss):
     """Zero-padded clips have exact-zero STFT bins; |0| has a 0/0 gradient in torch, which once turned
     a whole training run to NaN. Every processor with its loss must give finite gradients there."""

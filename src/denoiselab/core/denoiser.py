@@ -30,8 +30,8 @@ class Denoiser(nn.Module):
 
     processor: how the backbone's output becomes the enhanced spectrum (core.processors): the reference
     ``noise_subtract`` (a noise mask f on |S|, iSTFT((1 - f)|S| e^{j phase(S)})), ``db_subtract``,
-    ``complex``. head (``mask`` | ``noise``) is noise_subtract's setting, kept as a top-level argument for
-    the configs and files that use it.
+    ``complex``, ``deep_filter``. head (``mask`` | ``noise``) is noise_subtract's setting, kept as a
+    top-level argument for the configs and files that use it.
     """
 
     def __init__(self, net: Callable[..., nn.Module] | dict, frontend: SpectralFrontEnd | dict,
@@ -123,7 +123,8 @@ class Denoiser(nn.Module):
         frames = getattr(self.net, "receptive_frames", None)
         if frames is None:
             return None
-        return int(frames) * self.frontend.hop_length + self.frontend.n_fft
+        frames = int(frames) + self.processor.context_frames
+        return frames * self.frontend.hop_length + self.frontend.n_fft
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())

@@ -6,12 +6,16 @@ audio; the processor decides what those numbers mean. Each one owns
 - the enhanced complex spectrum it makes of them, with ``strength`` (0 = input, 1 = full) and a gain
   ``floor`` (an attenuation limit),
 - what it hands the losses: a ``Prediction`` (typed: every loss reads the same fields),
-- its ONNX and chunked path: processors are pointwise in time and frequency, so the exported graph and the
-  chunked enhancer stop at the raw output and the processor runs after them, unchanged.
+- its ONNX and chunked path: the exported graph stops at the raw output and the processor runs after it,
+  unchanged; processors are pointwise in time except for the few past frames (``context_frames``) a
+  multi-frame filter reads, which the receptive field (and so the chunk context) includes.
 
 Registered: ``noise_subtract`` (the reference: a noise mask f on |S|, gain 1 - f, noisy phase; head ``mask``
 or ``noise``), ``db_subtract`` (the seed code's variant: the noise in dB, subtracted in the dB domain) and
-``complex`` (a complex noise mask subtracted from the complex noisy spectrum: phase-aware).
+``complex`` (a complex noise mask subtracted from the complex noisy spectrum: phase-aware) and ``deep_filter``
+(DeepFilterNet-style: a gain on every bin plus a complex multi-frame filter on the low bins, where speech
+harmonics are resolved finer than one bin can represent). ``context_frames`` says how many past STFT frames a
+processor reads, so the chunked enhancer keeps enough context.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ def register(name: str) -> Callable[[type], type]:
 
 class MaskProcessor(nn.Module):
     channels = 1
+    #: past STFT frames an output frame reads besides its own (0: pointwise in time)
+    context_frames = 0
 
     def __init__(self, **kwargs: Any):
         super().__init__()
@@ -144,6 +150,41 @@ class ComplexSubtract(MaskProcessor):
             size = safe_abs(gain)
             gain = gain * torch.clamp(floor / size, min=1.0)  # raised to |gain| = floor where it was below
         return Prediction(spec, mag, spec * gain, raw)
+
+
+@register("deep_filter")
+class DeepFilter(MaskProcessor):
+    """DeepFilterNet-style: channel 0 is a noise mask f on every bin (gain 1 - f, as ``noise_subtract``);
+    on the lowest ``df_bins`` bins a complex filter over the current and ``order - 1`` past frames is added:
+    Y(k, t) = (1 - f) S(k, t) + sum_i c_i(k, t) S(k, t - i), with c_i = tanh(a) + j tanh(b) from channels
+    1 .. 2 order. A zero filter leaves the gain path alone, so training starts where noise_subtract does; the
+    filter can then restore the phase and the harmonics between bins that a real gain cannot. Strength blends
+    towards the input (S + strength (Y - S)); the floor keeps |Y| >= floor |S|."""
+
+    def __init__(self, order: int = 5, df_bins: int = 96):
+        if int(order) < 1 or int(df_bins) < 1:
+            raise ValueError(f"deep_filter needs order >= 1 and df_bins >= 1, got order={order}, df_bins={df_bins}")
+        super().__init__(order=int(order), df_bins=int(df_bins))
+        self.order, self.df_bins = int(order), int(df_bins)
+        self.channels = 1 + 2 * self.order
+        self.context_frames = self.order - 1
+
+    def forward(self, raw, spec, mag, strength=1.0, floor=0.0):
+        f = torch.sigmoid(raw[:, 0])
+        out = spec * (1.0 - f).to(spec.real.dtype)
+        k = min(self.df_bins, spec.shape[-2])
+        coef = torch.complex(torch.tanh(raw[:, 1:1 + self.order, :k]),
+                             torch.tanh(raw[:, 1 + self.order:, :k])).to(spec.dtype)  # [B, order, k, T]
+        low, frames = spec[:, :k], spec.shape[-1]
+        past = nn.functional.pad(torch.view_as_real(low), (0, 0, self.order - 1, 0))  # zeros before the start
+        past = torch.view_as_complex(past.contiguous())
+        taps = torch.stack([past[..., self.order - 1 - i:self.order - 1 - i + frames] for i in range(self.order)], 1)
+        out = torch.cat([out[:, :k] + (coef * taps).sum(1), out[:, k:]], dim=1)
+        if strength != 1.0:
+            out = spec + strength * (out - spec)
+        if floor > 0:
+            out = out * torch.clamp(floor * mag / safe_abs(out), min=1.0)
+        return Prediction(spec, mag, out, raw)
 
 
 def build_processor(name: str, **kwargs: Any) -> MaskProcessor:
