@@ -17,7 +17,6 @@ dry and in rooms of seed 1000, and every utterance at +20 dB. Writes benchmarks/
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import subprocess
@@ -26,20 +25,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _devsets import DATA, TEST_SETS, score_on_dev_sets  # noqa: E402
 from _results import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
 VARIANTS = {
     "base": ["experiment=default_model"],
     "wide_snr": ["experiment=default_model", "data.mix.snr_db=[-5,30]"],
     "rooms": ["experiment=default_model", "data/rooms=sim"],
     "realism": ["experiment=realism"],
-}
-TEST_SETS = {
-    "dev (dry, -5..15 dB)": ["data.snrs=[-5,0,5,10,15]"],
-    "dev in held-out rooms (-5..15 dB)": ["data.snrs=[-5,0,5,10,15]", "data.rooms={seed:1000}"],
-    "dev at +20 dB (dry)": ["data.snrs=[20]"],
 }
 METRICS = ("pesq_wb", "estoi", "stoi", "si_sdr")
 
@@ -66,18 +60,8 @@ def main() -> None:
         commands.append(cmd)
         subprocess.run([sys.executable, "-m", "denoiselab.cli.train", *cmd[1:]], check=True, env=env, cwd=ROOT)
         minutes[name] = job_summary(out / name, ["val/si_sdr"])["minutes"]  # over every invocation of the run
-    results: dict[str, dict[str, dict]] = {}
-    for title, extra in TEST_SETS.items():
-        tag = title.split(" ")[0] + ("_rooms" if "rooms" in title else "_20db" if "+20" in title else "")
-        cmd = ["denoiselab-evaluate", f"ckpt=[{','.join(str(out / n) for n in names)}]", f"names=[{','.join(names)}]",
-               f"data.clean={DATA / 'dev' / 'clean'}", f"data.noise={DATA / 'dev' / 'noise'}", "data.every_snr=false",
-               "data.seed=2024", *extra, "baselines=[noisy]", f"metrics=[{','.join(METRICS)}]", "num_workers=2",
-               f"hydra.run.dir={out / ('eval_' + tag)}", "examples=1", "plots=false"]
-        if args.max_files:
-            cmd.append(f"data.max_files={args.max_files}")
-        commands.append(cmd)
-        subprocess.run([sys.executable, "-m", "denoiselab.cli.evaluate", *cmd[1:]], check=True, env=env, cwd=ROOT)
-        results[title] = {r["system"]: r for r in csv.DictReader(open(out / f"eval_{tag}" / "summary.csv"))}
+    results = score_on_dev_sets({n: out / n for n in names}, out, dict.fromkeys(("dry", "rooms", "20db"), METRICS),
+                                commands, args.max_files)
     lines = ["# Acoustic realism in training: A/B at equal step budgets", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
              f"{time.strftime('%Y-%m-%d')}. Each variant: the default-model recipe (dpunet, compressed loss, "

@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from _facts import model_facts
 from _results import publish
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,7 +144,7 @@ def main() -> None:
     rows = {**kept, **{r["system"]: r for r in csv.DictReader(open(out / "eval" / "summary.csv"))}}
 
     # 5. model facts: parameters, RTF on one thread, training steps and time
-    facts = {name: _facts(ck) for name, ck in ckpts.items()}
+    facts = {name: model_facts(ck) for name, ck in ckpts.items()}
     for name, rtf in peers_rtf.items():
         facts.setdefault(name, {})["rtf"] = rtf
     _write(out, rows, facts, jobs, peers, items, commands, harness, smoke=bool(args.max_files))
@@ -213,29 +214,6 @@ def _float(x) -> float:
         return float(x)
     except (TypeError, ValueError):
         return math.nan
-
-
-def _facts(ckpt: Path) -> dict:
-    import numpy as np
-    import torch
-
-    from denoiselab.core.enhancer import Enhancer
-    from denoiselab.core.model_files import load_denoiser
-
-    torch.set_num_threads(1)
-    den = load_denoiser(ckpt)
-    enh = Enhancer(den)
-    x = (np.random.default_rng(0).standard_normal(30 * 16000) * 0.1).astype(np.float32)
-    enh.enhance(x[:16000], 16000)
-    t0 = time.perf_counter()
-    enh.enhance(x, 16000)
-    facts = {"params": den.num_parameters(), "rtf": (time.perf_counter() - t0) / 30}
-    if ckpt.suffix == ".ckpt":
-        state = torch.load(ckpt, weights_only=True, map_location="cpu")
-        facts["steps"] = int(state["global_step"])
-        timer = state.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {})
-        facts["train_min"] = timer.get("train", math.nan) / 60
-    return facts
 
 
 def _cell(row: dict, key: str, fmt: str) -> str:

@@ -2,13 +2,16 @@
 the generic model and the peers on recordings of that type it never saw, plus the forgetting check.
 
     python benchmarks/targeted.py [--types esc10_chainsaw,esc10_clock_tick,esc10_helicopter] [--minutes 2,5,10]
+                                  [--generic-noise DIR] [--recipe "OVERRIDES"] [--reuse]
 
 For each type T (a noise category of ../shared/data/dev/noise, 8 recordings): its first 5 recordings
 are the lab's "room noise" for fine-tuning, the last 3 the test noise. Fine-tuning:
 `denoiselab-train experiment=finetune init_from=default data.clean=<train speech> data.noise=<5 files>`
 with time_budget per stage (2, then 3 more, then 5 more minutes: auto_resume continues one run, and each
-stage's monitored-best checkpoint is scored). Test: every dev utterance once with the 3 held-out
-recordings, SNR cycling -5..15 dB (seed 2024), scored by denoiselab-evaluate with DeepFilterNet3 and
+stage's monitored-best checkpoint is scored), with the general pool at its default (builtin)
+(finetune.generic_noise). Test: every dev utterance once with the 3 held-out recordings, and again with
+the 5 fine-tuning recordings (new speech: the lab's case, where the test room's noise is what was
+recorded), SNR cycling -5..15 dB (seed 2024), scored by denoiselab-evaluate with DeepFilterNet3 and
 GTCRN from the peers harness (its own venv, ../.venv-peers) through +processed. Forgetting: the 5-minute
 model of each type on the general dev mixtures (all dev noise) next to the generic model.
 Writes benchmarks/results/targeted.md.
@@ -45,26 +48,76 @@ def summary(path: Path) -> dict[str, dict]:
     return {r["system"]: r for r in csv.DictReader(open(path))}
 
 
+def steps_of(tdir: Path, system: str) -> str:
+    """The optimizer step of a fine-tuned stage's checkpoint (its monitored best), '' for other systems."""
+    if not system.startswith("fine-tuned "):
+        return ""
+    import torch
+
+    ckpt = tdir / f"finetuned_{system.split()[1]}min.ckpt"
+    return str(torch.load(ckpt, map_location="cpu", weights_only=False).get("global_step", "")) if ckpt.exists() else ""
+
+
+def score(ckpts: dict[str, str], noise_dir: Path, tdir: Path, tag: str, peer_py: Path, commands: list) -> None:
+    """The generic and fine-tuned models (and the peers, where their venv exists) on the 55 dev utterances
+    mixed once each with the recordings in noise_dir: tdir/eval{tag}/summary.csv."""
+    py = sys.executable
+    mixed = [f"data.clean={DATA / 'dev' / 'clean'}", f"data.noise={noise_dir}", "data.every_snr=false",
+             "data.seed=2024"]
+    scoring = ["baselines=[noisy]", f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=1", "plots=false"]
+    evaluate = [py, "-m", "denoiselab.cli.evaluate"]
+    systems = [f"ckpt=[{','.join(ckpts.values())}]", f"names=[{','.join(repr(n) for n in ckpts)}]"]
+    peers = []
+    if peer_py.exists():  # freeze the test mixtures, run the peers on them, score everything together
+        run([*evaluate, *mixed, *scoring, "save_testset=true", f"hydra.run.dir={tdir / f'testset_run{tag}'}"],
+            commands)
+        testset = tdir / f"testset_run{tag}" / "testset"
+        run([str(peer_py), str(PEERS_TOOL), "--noisy-dir", str(testset / "noisy"), "--clean-dir",
+             str(testset / "clean"), "--out-dir", str(tdir / f"peers{tag}"), "--threads", "1", "--peers",
+             ",".join(PEERS)], commands)
+        peers = [n for n in PEERS if (tdir / f"peers{tag}" / "enhanced" / n).is_dir()]
+        mixed = [f"data.noisy={testset / 'noisy'}", f"data.clean={testset / 'clean'}"]
+    processed = [f"+processed.{n}={tdir / f'peers{tag}' / 'enhanced' / n}" for n in peers]
+    run([*evaluate, *systems, *mixed, *scoring, *processed, f"hydra.run.dir={tdir / f'eval{tag}'}"], commands)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--types", default="esc10_chainsaw,esc10_clock_tick,esc10_helicopter")
     p.add_argument("--minutes", default="2,5,10", help="cumulative fine-tuning budgets (CPU minutes)")
     p.add_argument("--peers-venv", default=str(ROOT.parent / ".venv-peers"))
     p.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "targeted"))
+    p.add_argument("--generic-noise", default="builtin",
+                   help="finetune.generic_noise: the general pool that keeps the model from forgetting")
+    p.add_argument("--recipe", default="", help="more overrides for every fine-tuning run (space-separated)")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the results of types whose evaluation already finished (an interrupted run goes on)")
     args = p.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
     out, py = Path(args.out), sys.executable
     budgets = [float(m) for m in args.minutes.split(",")]
+    recipe = [f"finetune.generic_noise={args.generic_noise}", *args.recipe.split()]
     peer_py = Path(args.peers_venv) / "bin" / "python"
     commands: list[list[str]] = []
     results: dict[str, dict] = {}
     forgetting: dict[str, dict] = {}
+    reused: list[str] = []
+    seen: dict[str, dict] = {}
     for noise_type in args.types.split(","):
         files = sorted((DATA / "dev" / "noise").glob(f"{noise_type}_*.flac"))
         if len(files) < 4:
             sys.exit(f"{noise_type}: only {len(files)} dev recordings")
         tdir = out / noise_type
+        if args.reuse and (tdir / "eval" / "summary.csv").exists():
+            print(f"{noise_type}: reusing {tdir / 'eval'}", flush=True)
+            results[noise_type] = summary(tdir / "eval" / "summary.csv")
+            if (tdir / "eval_seen" / "summary.csv").exists():
+                seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
+            reused.append(noise_type)
+            continue
+        if (tdir / "finetune").exists():  # a half-finished type: its time budgets would no longer add up
+            shutil.rmtree(tdir / "finetune")
         for part, chosen in (("finetune_noise", files[:5]), ("test_noise", files[5:])):
             (tdir / part).mkdir(parents=True, exist_ok=True)
             for f in chosen:
@@ -77,33 +130,18 @@ def main() -> None:
             run([py, "-m", "denoiselab.cli.train", "experiment=finetune", "init_from=default",
                  f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={tdir / 'finetune_noise'}",
                  f"time_budget={(minutes - done) * 60:.0f}", "trainer.max_time=null", "auto_resume=true",
-                 f"hydra.run.dir={tdir / 'finetune'}"], commands)
+                 f"hydra.run.dir={tdir / 'finetune'}", *recipe], commands)
             done = minutes
             best = tdir / f"finetuned_{minutes:g}min.ckpt"
             from denoiselab.core.checkpoints import best_checkpoint
 
             shutil.copy2(best_checkpoint(tdir / "finetune") or tdir / "finetune" / "checkpoints" / "last.ckpt", best)
             stages[f"fine-tuned {minutes:g} min"] = best
-        ev = tdir / "eval"
         ckpts = {"generic default": "default", **{n: str(c) for n, c in stages.items()}}
-        mixed = [f"data.clean={DATA / 'dev' / 'clean'}", f"data.noise={tdir / 'test_noise'}", "data.every_snr=false",
-                 "data.seed=2024"]
-        scoring = ["baselines=[noisy]", f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=1", "plots=false"]
-        evaluate = [py, "-m", "denoiselab.cli.evaluate"]
-        systems = [f"ckpt=[{','.join(ckpts.values())}]", f"names=[{','.join(repr(n) for n in ckpts)}]"]
-        peers = []
-        if peer_py.exists():  # freeze the test mixtures, run the peers on them, score everything together
-            run([*evaluate, *mixed, *scoring, "save_testset=true", f"hydra.run.dir={tdir / 'testset_run'}"],
-                commands)
-            testset = tdir / "testset_run" / "testset"
-            run([str(peer_py), str(PEERS_TOOL), "--noisy-dir", str(testset / "noisy"), "--clean-dir",
-                 str(testset / "clean"), "--out-dir", str(tdir / "peers"), "--threads", "1", "--peers",
-                 ",".join(PEERS)], commands)
-            peers = [n for n in PEERS if (tdir / "peers" / "enhanced" / n).is_dir()]
-            mixed = [f"data.noisy={testset / 'noisy'}", f"data.clean={testset / 'clean'}"]
-        processed = [f"+processed.{n}={tdir / 'peers' / 'enhanced' / n}" for n in peers]
-        run([*evaluate, *systems, *mixed, *scoring, *processed, f"hydra.run.dir={ev}"], commands)
-        results[noise_type] = summary(ev / "summary.csv")
+        for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
+            score(ckpts, noise_dir, tdir, tag, peer_py, commands)
+        results[noise_type] = summary(tdir / "eval" / "summary.csv")
+        seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
     # forgetting: the 5-minute models on the general dev mixtures
     mid = f"fine-tuned {budgets[min(1, len(budgets) - 1)]:g} min"
     ckpts = {"generic default": "default",
@@ -118,18 +156,34 @@ def main() -> None:
     lines = ["# Targeted denoising: fine-tuning the shipped model on one noise type", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
              f"{time.strftime('%Y-%m-%d')}. Budgets are wall-clock minutes of fine-tuning on this machine "
-             f"(`time_budget`), cumulative within one run. Test: the 55 dev utterances once each with the type's "
-             f"3 held-out recordings, SNR cycling -5/0/5/10/15 dB. Peers: "
-             f"{', '.join(PEERS) if peer_py.exists() else 'not run (no peers venv)'}.", ""]
+             f"(`time_budget`), cumulative within one run; each stage is scored with its monitored-best "
+             f"checkpoint. Fine-tuning: `experiment=finetune` on the type's first 5 dev recordings (4 for "
+             f"training, 1 for validation: about 20 s of noise), speech from train/clean, plus "
+             f"`{' '.join(recipe)}`. Test: the 55 dev utterances once each, SNR cycling -5/0/5/10/15 dB, with "
+             f"the type's other 3 recordings, and with the 5 recordings it was fine-tuned on (new speech). "
+             f"Peers: {', '.join(PEERS) if peer_py.exists() else 'not run (no peers venv)'}.", "",
+             "Caveat: the generic model was trained on ESC-10 clips 0-31 of every type (train/noise), so no "
+             "type here is new to it: this measures specialising a model on a type it knows from about 20 s "
+             "of new recordings, not teaching it an unknown noise.", ""]
+    if reused:
+        lines += [f"Reused from an earlier invocation (`--reuse`): {', '.join(reused)}; its commands were the same "
+                  "as those below with its own type.", ""]
     for noise_type, rows in results.items():
-        lines += [f"## {noise_type}", "", "| system | PESQ-WB | ESTOI | SI-SDR (dB) | Δ PESQ vs generic | "
-                  "Δ SI-SDR vs generic |", "|---|---|---|---|---|---|"]
-        g = rows["generic default"]
-        for name, r in rows.items():
-            lines.append(f"| {name} | {float(r['pesq_wb']):.3f} | {float(r['estoi']):.3f} | "
-                         f"{float(r['si_sdr']):.2f} | {float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} | "
-                         f"{float(r['si_sdr']) - float(g['si_sdr']):+.2f} |")
-        lines.append("")
+        lines += [f"## {noise_type}", ""]
+        for title, table in (("the type's held-out recordings (never seen in fine-tuning)", rows),
+                             ("the recordings it was fine-tuned on, new speech (a lab's own room noise)",
+                              seen.get(noise_type))):
+            if not table:
+                continue
+            lines += [f"On {title}:", "", "| system | step of checkpoint | PESQ-WB | ESTOI | SI-SDR (dB) | "
+                      "Δ PESQ vs generic | Δ SI-SDR vs generic |", "|---|---|---|---|---|---|---|"]
+            g = table["generic default"]
+            for name, r in table.items():
+                lines.append(f"| {name} | {steps_of(out / noise_type, name)} | {float(r['pesq_wb']):.3f} | "
+                             f"{float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
+                             f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} | "
+                             f"{float(r['si_sdr']) - float(g['si_sdr']):+.2f} |")
+            lines.append("")
     lines += ["## Forgetting: general dev mixtures (all dev noise types)", "",
               "| system | PESQ-WB | ESTOI | SI-SDR (dB) | Δ PESQ vs generic |", "|---|---|---|---|---|"]
     g = forgetting["generic default"]

@@ -94,8 +94,8 @@ def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise
     (tmp_path / "speech").mkdir()
     (tmp_path / "room").mkdir()
     (tmp_path / "short").mkdir()
-    for i in range(4):
-        sf.write(tmp_path / "speech" / f"s{i}.wav", speechlike(2.0, 16000, rng), 16000)
+    for i in range(10):
+        sf.write(tmp_path / "speech" / f"s{i}.wav", speechlike(3.0, 16000, rng), 16000)
     room = np.stack([noise_signal("hum", 60.0, 44100, rng)] * 2, 1)  # one minute, 44.1 kHz stereo
     sf.write(tmp_path / "room" / "hvac.flac", room, 44100)
     sf.write(tmp_path / "short" / "fan.wav", noise_signal("white", 4.0, 16000, rng), 16000)
@@ -107,6 +107,10 @@ def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise
     types = [dm.train_set[k]["noise_type"] for k in range(200)]
     share = np.mean([t != "hvac" for t in types])
     assert 0.4 < share < 0.6 and "hum" in types  # general noise in about half of the mixtures
+    val_types = [dm.val_set[k]["noise_type"] for k in range(len(dm.val_set))]
+    again = [dm.val_set[k]["noise_type"] for k in range(len(dm.val_set))]
+    assert len(val_types) >= 6 and val_types == again  # the same mixtures at every validation
+    assert 0.2 < np.mean([t != "hvac" for t in val_types]) < 0.8  # validation sees forgetting too
     with pytest.raises(UserError, match="holds 4.0 s of usable noise.*at least 10 s"):
         MixtureDataModule(clean=tmp_path / "speech", noise=tmp_path / "short", clip_seconds=1.0,
                           cache_dir=str(cache_dir), min_noise_seconds=10).setup()

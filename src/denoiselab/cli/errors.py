@@ -127,7 +127,8 @@ def quiet_libraries() -> None:
                     ".*At least one mel filterbank has all zero values.*", ".*TracerWarning.*",
                     ".*The `srun` command is available on your system.*",
                     ".*Checkpoint directory .* exists and is not empty.*",
-                    ".*Please use the new API settings to control TF32.*", ".*`torch.jit.*` is deprecated.*"):
+                    ".*Please use the new API settings to control TF32.*", ".*`torch.jit.*` is deprecated.*",
+                    ".*`max_epochs` was not set.*"):
         warnings.filterwarnings("ignore", message=message)
 
 

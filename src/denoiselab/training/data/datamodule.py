@@ -188,8 +188,11 @@ class MixtureDataModule(_BaseDataModule):
                                             generic_share=self.generic_share)
         if self.rooms is not None:
             self._bank = self.rooms.bank(self.sample_rate)
+        # validation mixes the general pool in at the training share: a fine-tune that forgets scores lower,
+        # so the monitored-best checkpoint is one that learnt the new noise without losing the rest
         self.val_set = ClipMixtureDataset(vc, vn, self.clip_samples, self.mixer, self.val_seed,
-                                          random_offsets=False, max_items=self.max_val_items)
+                                          random_offsets=False, max_items=self.max_val_items, generic=generic,
+                                          generic_share=self.generic_share)
         if self.test_clean and self.test_noise:
             tc = load_tracks(self.test_clean, cache, self._min_len(), "test clean")
             tn = load_tracks(self.test_noise, cache, 1, "test noise")

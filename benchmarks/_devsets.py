@@ -1,0 +1,40 @@
+"""The three dev test sets the training A/Bs are scored on, and one denoiselab-evaluate call per set:
+the 55 dev utterances once each with dev noise (SNR cycling, seed 2024), dry; the same in held-out simulated
+rooms (seed 1000, never a training room); and every utterance at +20 dB (over-suppression of clean-ish input)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+TEST_SETS = {
+    "dev (dry, -5..15 dB)": ("dry", ["data.snrs=[-5,0,5,10,15]"]),
+    "dev in held-out rooms (-5..15 dB)": ("rooms", ["data.snrs=[-5,0,5,10,15]", "data.rooms={seed:1000}"]),
+    "dev at +20 dB (dry)": ("20db", ["data.snrs=[20]"]),
+}
+
+
+def score_on_dev_sets(ckpts: dict[str, Path], out: Path, metrics: dict[str, list[str]], commands: list,
+                      max_files: int | None = None) -> dict[str, dict[str, dict]]:
+    """{set title: {system: summary row}}; `metrics` maps a set's tag (dry, rooms, 20db) to its metric list."""
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    names = [f"'{n}'" if " " in n else n for n in ckpts]
+    results: dict[str, dict[str, dict]] = {}
+    for title, (tag, extra) in TEST_SETS.items():
+        run_dir = out / f"eval_{tag}"
+        cmd = ["denoiselab-evaluate", f"ckpt=[{','.join(str(c) for c in ckpts.values())}]",
+               f"names=[{','.join(names)}]", f"data.clean={DATA / 'dev' / 'clean'}",
+               f"data.noise={DATA / 'dev' / 'noise'}", "data.every_snr=false", "data.seed=2024", *extra,
+               "baselines=[noisy]", f"metrics=[{','.join(metrics[tag])}]", "num_workers=2",
+               f"hydra.run.dir={run_dir}", "examples=1", "plots=false"]
+        if max_files:
+            cmd.append(f"data.max_files={max_files}")
+        commands.append(cmd)
+        subprocess.run([sys.executable, "-m", "denoiselab.cli.evaluate", *cmd[1:]], check=True, env=env, cwd=ROOT)
+        results[title] = {r["system"]: r for r in csv.DictReader(open(run_dir / "summary.csv"))}
+    return results
