@@ -1,4 +1,5 @@
-"""The three dev test sets the training A/Bs are scored on, and one denoiselab-evaluate call per set:
+"""Training runs at equal step budgets and the three dev test sets the training A/Bs are scored on
+(one denoiselab-evaluate call per set):
 the 55 dev utterances once each with dev noise (SNR cycling, seed 2024), dry; the same in held-out simulated
 rooms (seed 1000, never a training room); and every utterance at +20 dB (over-suppression of clean-ish input)."""
 
@@ -17,6 +18,18 @@ TEST_SETS = {
     "dev in held-out rooms (-5..15 dB)": ("rooms", ["data.snrs=[-5,0,5,10,15]", "data.rooms={seed:1000}"]),
     "dev at +20 dB (dry)": ("20db", ["data.snrs=[20]"]),
 }
+
+
+def train_equal_steps(runs: dict[str, tuple[Path, list[str]]], steps: int, commands: list) -> dict[str, Path]:
+    """Train every run ({name: (run dir, overrides)}) for the same number of optimizer steps (the one-cycle
+    schedule over exactly those steps); resumable (auto_resume). Returns {name: run dir}."""
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    for run_dir, overrides in runs.values():
+        cmd = ["denoiselab-train", *overrides, f"trainer.max_steps={steps}", f"model.scheduler.total_steps={steps}",
+               f"shared_data={DATA}", f"hydra.run.dir={run_dir}", "auto_resume=true"]
+        commands.append(cmd)
+        subprocess.run([sys.executable, "-m", "denoiselab.cli.train", *cmd[1:]], check=True, env=env, cwd=ROOT)
+    return {name: run_dir for name, (run_dir, _) in runs.items()}
 
 
 def score_on_dev_sets(ckpts: dict[str, Path], out: Path, metrics: dict[str, list[str]], commands: list,

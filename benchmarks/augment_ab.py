@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _devsets import DATA, TEST_SETS, score_on_dev_sets  # noqa: E402
+from _devsets import DATA, TEST_SETS, score_on_dev_sets, train_equal_steps  # noqa: E402
 from _results import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,18 +47,12 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
     out = Path(args.out)
-    env = {**os.environ, "WANDB_MODE": "offline"}
     names = [v for v in args.variants.split(",") if v]
     from denoiselab.evaluation.compare import job_summary
 
-    commands, minutes = [], {}
-    for name in names:
-        cmd = ["denoiselab-train", *VARIANTS[name], f"trainer.max_steps={args.steps}",
-               f"model.scheduler.total_steps={args.steps}", f"shared_data={DATA}",
-               f"hydra.run.dir={out / name}", "auto_resume=true"]
-        commands.append(cmd)
-        subprocess.run([sys.executable, "-m", "denoiselab.cli.train", *cmd[1:]], check=True, env=env, cwd=ROOT)
-        minutes[name] = job_summary(out / name, ["val/si_sdr"])["minutes"]  # over every invocation of the run
+    commands: list[list[str]] = []
+    train_equal_steps({n: (out / n, VARIANTS[n]) for n in names}, args.steps, commands)
+    minutes = {n: job_summary(out / n, ["val/si_sdr"])["minutes"] for n in names}  # over every invocation of a run
     results = score_on_dev_sets({n: out / n for n in names}, out, dict.fromkeys(("dry", "rooms", "20db"), METRICS),
                                 commands, args.max_files)
     lines = ["# Acoustic realism in training: A/B at equal step budgets", "",

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _devsets import DATA, score_on_dev_sets  # noqa: E402
+from _devsets import DATA, score_on_dev_sets, train_equal_steps  # noqa: E402
 from _facts import model_facts  # noqa: E402
 from _results import publish  # noqa: E402
 
@@ -44,19 +43,10 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
     out = Path(args.out)
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    rows = [r.split(":") for r in args.rows.split(",") if r]
     commands: list[list[str]] = []
-    runs: dict[str, Path] = {}
-    for net, experiment in rows:
-        name = f"{net}/{experiment}"
-        run_dir = out / f"{net}_{experiment}"
-        cmd = ["denoiselab-train", f"experiment={experiment}", f"model/net={net}", f"trainer.max_steps={args.steps}",
-               f"model.scheduler.total_steps={args.steps}", f"shared_data={DATA}", f"hydra.run.dir={run_dir}",
-               "auto_resume=true"]
-        commands.append(cmd)
-        subprocess.run([sys.executable, "-m", "denoiselab.cli.train", *cmd[1:]], check=True, env=env, cwd=ROOT)
-        runs[name] = run_dir
+    rows = [r.split(":") for r in args.rows.split(",") if r]
+    runs = train_equal_steps({f"{net}/{exp}": (out / f"{net}_{exp}", [f"experiment={exp}", f"model/net={net}"])
+                              for net, exp in rows}, args.steps, commands)
     results = score_on_dev_sets(runs, out, METRICS, commands, args.max_files)
     from denoiselab.core.checkpoints import best_checkpoint
 
