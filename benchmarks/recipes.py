@@ -49,8 +49,10 @@ def main() -> None:
                               for net, exp in rows}, args.steps, commands)
     results = score_on_dev_sets(runs, out, METRICS, commands, args.max_files)
     from denoiselab.core.checkpoints import best_checkpoint
+    from denoiselab.evaluation.compare import job_summary
 
-    facts = {n: model_facts(best_checkpoint(d) or d / "checkpoints" / "last.ckpt", macs=True) for n, d in runs.items()}
+    facts = {n: {**model_facts(best_checkpoint(d) or d / "checkpoints" / "last.ckpt", macs=True),
+                 "train_min": job_summary(d, ["val/si_sdr"])["minutes"]} for n, d in runs.items()}
     dry, rooms, loud = (results[t] for t in results)
     lines = ["# Recipe search at equal step budgets", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "

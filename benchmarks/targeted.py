@@ -2,7 +2,7 @@
 the generic model and the peers on recordings of that type it never saw, plus the forgetting check.
 
     python benchmarks/targeted.py [--types esc10_chainsaw,esc10_clock_tick,esc10_helicopter] [--minutes 2,5,10]
-                                  [--generic-noise DIR] [--recipe "OVERRIDES"] [--reuse]
+                                  [--generic-noise DIR] [--recipe "OVERRIDES"] [--results NAME.md] [--reuse]
 
 For each type T (a noise category of ../shared/data/dev/noise, 8 recordings): its first 5 recordings
 are the lab's "room noise" for fine-tuning, the last 3 the test noise. Fine-tuning:
@@ -90,6 +90,7 @@ def main() -> None:
     p.add_argument("--generic-noise", default="builtin",
                    help="finetune.generic_noise: the general pool that keeps the model from forgetting")
     p.add_argument("--recipe", default="", help="more overrides for every fine-tuning run (space-separated)")
+    p.add_argument("--results", default="targeted.md", help="file name under benchmarks/results/")
     p.add_argument("--reuse", action="store_true",
                    help="keep the results of types whose evaluation already finished (an interrupted run goes on)")
     args = p.parse_args()
@@ -191,7 +192,7 @@ def main() -> None:
         lines.append(f"| {name} | {float(r['pesq_wb']):.3f} | {float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
                      f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} |")
     lines += ["", "Commands:", "", "```", *[" ".join(str(c) for c in cmd) for cmd in commands], "```"]
-    publish("targeted.md", lines)
+    publish(args.results, lines)
 
 
 if __name__ == "__main__":
