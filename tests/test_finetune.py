@@ -87,7 +87,8 @@ def test_frozen_parts_stay_and_the_rest_trains(corpus, cache_dir, tmp_path, tiny
         _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["finetune.freeze=[net.encoder]"])
 
 
-def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise_is_refused(tmp_path, cache_dir):
+def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise_is_refused(tmp_path, cache_dir,
+                                                                                             caplog):
     from denoiselab.training.data.datamodule import MixtureDataModule
 
     rng = np.random.default_rng(0)
@@ -101,7 +102,9 @@ def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise
     sf.write(tmp_path / "short" / "fan.wav", noise_signal("white", 4.0, 16000, rng), 16000)
     dm = MixtureDataModule(clean=tmp_path / "speech", noise=tmp_path / "room", clip_seconds=1.0, val_fraction=0.2,
                            cache_dir=str(cache_dir), min_noise_seconds=10, generic_share=0.5, generic_noise="builtin")
-    dm.setup()
+    with caplog.at_level("WARNING"):
+        dm.setup()
+    assert "give finetune.generic_noise=DIR" in caplog.text  # the builtin pool's measured weakness is said
     train_noise, val_noise = dm.train_set.noise[0], dm.val_set.noise[0]
     assert len(train_noise) == 48 * 16000 and len(val_noise) == 12 * 16000  # last 20 % held out
     types = [dm.train_set[k]["noise_type"] for k in range(200)]
