@@ -230,7 +230,7 @@ class MixtureDataModule(_BaseDataModule):
             from denoiselab.training.data.demo_corpus import builtin_noise_pool
 
             log.warning("finetune.generic_noise=builtin: procedural noise guards little against forgetting "
-                        "(benchmarks/results/targeted.md: -0.15 to -0.19 PESQ-WB on general mixtures after "
+                        "(benchmarks/results/targeted.md, share 0.25: -0.15 to -0.19 PESQ-WB on general mixtures after "
                         "5 min); give finetune.generic_noise=DIR, a folder of real general noise, if you have one")
 
             return [Track(f"builtin:{kind}", x, kind) for kind, x in builtin_noise_pool(self.sample_rate)]
