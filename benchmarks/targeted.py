@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import os
 import platform
 import shutil
@@ -48,14 +49,13 @@ def summary(path: Path) -> dict[str, dict]:
     return {r["system"]: r for r in csv.DictReader(open(path))}
 
 
+@functools.lru_cache(maxsize=None)
 def steps_of(tdir: Path, system: str) -> str:
     """The optimizer step of a fine-tuned stage's checkpoint (its monitored best), '' for other systems."""
-    if not system.startswith("fine-tuned "):
-        return ""
-    import torch
+    from denoiselab.core.checkpoints import load_checkpoint
 
-    ckpt = tdir / f"finetuned_{system.split()[1]}min.ckpt"
-    return str(torch.load(ckpt, map_location="cpu", weights_only=False).get("global_step", "")) if ckpt.exists() else ""
+    ckpt = tdir / f"finetuned_{system.split()[1]}min.ckpt" if system.startswith("fine-tuned ") else None
+    return str(load_checkpoint(ckpt).get("global_step", "")) if ckpt and ckpt.exists() else ""
 
 
 def score(ckpts: dict[str, str], noise_dir: Path, tdir: Path, tag: str, peer_py: Path, commands: list) -> None:
@@ -81,6 +81,38 @@ def score(ckpts: dict[str, str], noise_dir: Path, tdir: Path, tag: str, peer_py:
     run([*evaluate, *systems, *mixed, *scoring, *processed, f"hydra.run.dir={tdir / f'eval{tag}'}"], commands)
 
 
+def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], recipe: list[str], peer_py: Path,
+                       commands: list) -> None:
+    """Split the type's recordings, fine-tune one run for the cumulative budgets (each stage's monitored best
+    copied to tdir/finetuned_<N>min.ckpt) and score the stages on both test conditions."""
+    from denoiselab.core.checkpoints import best_checkpoint
+
+    py = sys.executable
+    if (tdir / "finetune").exists():  # a half-finished type: its time budgets would no longer add up
+        shutil.rmtree(tdir / "finetune")
+    for part, chosen in (("finetune_noise", files[:5]), ("test_noise", files[5:])):
+        (tdir / part).mkdir(parents=True, exist_ok=True)
+        for f in chosen:
+            link = tdir / part / f.name
+            if not link.exists():
+                link.symlink_to(f)
+    stages: dict[str, Path] = {}
+    done = 0.0
+    for minutes in budgets:
+        run([py, "-m", "denoiselab.cli.train", "experiment=finetune", "init_from=default",
+             f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={tdir / 'finetune_noise'}",
+             f"time_budget={(minutes - done) * 60:.0f}", "trainer.max_time=null", "auto_resume=true",
+             f"hydra.run.dir={tdir / 'finetune'}", *recipe], commands)
+        done = minutes
+        best = tdir / f"finetuned_{minutes:g}min.ckpt"
+
+        shutil.copy2(best_checkpoint(tdir / "finetune") or tdir / "finetune" / "checkpoints" / "last.ckpt", best)
+        stages[f"fine-tuned {minutes:g} min"] = best
+    ckpts = {"generic default": "default", **{n: str(c) for n, c in stages.items()}}
+    for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
+        score(ckpts, noise_dir, tdir, tag, peer_py, commands)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--types", default="esc10_chainsaw,esc10_clock_tick,esc10_helicopter")
@@ -102,7 +134,6 @@ def main() -> None:
     peer_py = Path(args.peers_venv) / "bin" / "python"
     commands: list[list[str]] = []
     results: dict[str, dict] = {}
-    forgetting: dict[str, dict] = {}
     reused: list[str] = []
     seen: dict[str, dict] = {}
     for noise_type in args.types.split(","):
@@ -112,37 +143,12 @@ def main() -> None:
         tdir = out / noise_type
         if args.reuse and (tdir / "eval" / "summary.csv").exists():
             print(f"{noise_type}: reusing {tdir / 'eval'}", flush=True)
-            results[noise_type] = summary(tdir / "eval" / "summary.csv")
-            if (tdir / "eval_seen" / "summary.csv").exists():
-                seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
             reused.append(noise_type)
-            continue
-        if (tdir / "finetune").exists():  # a half-finished type: its time budgets would no longer add up
-            shutil.rmtree(tdir / "finetune")
-        for part, chosen in (("finetune_noise", files[:5]), ("test_noise", files[5:])):
-            (tdir / part).mkdir(parents=True, exist_ok=True)
-            for f in chosen:
-                link = tdir / part / f.name
-                if not link.exists():
-                    link.symlink_to(f)
-        stages: dict[str, Path] = {}
-        done = 0.0
-        for minutes in budgets:
-            run([py, "-m", "denoiselab.cli.train", "experiment=finetune", "init_from=default",
-                 f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={tdir / 'finetune_noise'}",
-                 f"time_budget={(minutes - done) * 60:.0f}", "trainer.max_time=null", "auto_resume=true",
-                 f"hydra.run.dir={tdir / 'finetune'}", *recipe], commands)
-            done = minutes
-            best = tdir / f"finetuned_{minutes:g}min.ckpt"
-            from denoiselab.core.checkpoints import best_checkpoint
-
-            shutil.copy2(best_checkpoint(tdir / "finetune") or tdir / "finetune" / "checkpoints" / "last.ckpt", best)
-            stages[f"fine-tuned {minutes:g} min"] = best
-        ckpts = {"generic default": "default", **{n: str(c) for n, c in stages.items()}}
-        for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
-            score(ckpts, noise_dir, tdir, tag, peer_py, commands)
+        else:
+            finetune_and_score(tdir, files, budgets, recipe, peer_py, commands)
         results[noise_type] = summary(tdir / "eval" / "summary.csv")
-        seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
+        if (tdir / "eval_seen" / "summary.csv").exists():
+            seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
     # forgetting: the 5-minute models on the general dev mixtures
     mid = f"fine-tuned {budgets[min(1, len(budgets) - 1)]:g} min"
     ckpts = {"generic default": "default",

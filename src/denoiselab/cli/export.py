@@ -17,8 +17,7 @@ from denoiselab.core.model_files import (
     PARITY_FRAMES,
     export_onnx,
     export_torchscript,
-    load_denoiser,
-    read_model,
+    load_denoiser_and_extra,
     save_inference,
 )
 
@@ -36,10 +35,10 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument("--half", action="store_true", help="inference format: store weights as float16 (half the size)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    denoiser = load_denoiser(args.ckpt)
+    denoiser, extra = load_denoiser_and_extra(args.ckpt)
     out = Path(args.out)
     if args.format == "inference":  # the file keeps how it was made (e.g. fine-tuned from which model)
-        save_inference(denoiser, out, extra=read_model(args.ckpt)[2], half=args.half)
+        save_inference(denoiser, out, extra=extra, half=args.half)
         size = out.stat().st_size / 2**20
         print(f"wrote {out} ({size:.2f} MB, {denoiser.net_name}, {denoiser.num_parameters():,} parameters)")
     else:

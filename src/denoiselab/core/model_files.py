@@ -99,13 +99,18 @@ def save_inference(denoiser: Denoiser, path: str | Path, extra: dict[str, Any] |
 def load_denoiser(path: str | Path | None = None, map_location: str = "cpu") -> Denoiser:
     """Rebuild a Denoiser from an inference file or a Lightning checkpoint (weights_only loading);
     None or ``default``: the shipped model."""
+    return load_denoiser_and_extra(path, map_location)[0]
+
+
+def load_denoiser_and_extra(path: str | Path | None = None, map_location: str = "cpu") -> tuple[Denoiser, dict]:
+    """load_denoiser plus the file's extra metadata (how the model was made), from one read of the file."""
     path = resolve_model_path(path)
     if path.suffix == ".onnx":
-        return _load_onnx(path)
-    spec, state, _ = read_model(path, map_location)
+        return _load_onnx(path), {}
+    spec, state, extra = read_model(path, map_location)
     denoiser = Denoiser.from_spec(spec)
     denoiser.load_state_dict(state)
-    return denoiser.eval()
+    return denoiser.eval(), extra
 
 
 def read_model(path: str | Path | None, map_location: str = "cpu") -> tuple[dict, dict[str, torch.Tensor], dict]:

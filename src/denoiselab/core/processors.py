@@ -38,6 +38,12 @@ def safe_abs(z: torch.Tensor, eps: float = 1e-16) -> torch.Tensor:
     return torch.sqrt(z.real.square() + z.imag.square() + eps)
 
 
+def raise_magnitude(z: torch.Tensor, minimum: torch.Tensor | float) -> torch.Tensor:
+    """z with its magnitude raised to ``minimum`` where it was below, phase kept: the attenuation limit of
+    the complex processors (a gain floored at ``floor``, or a spectrum floored at ``floor |S|``)."""
+    return z * torch.clamp(minimum / safe_abs(z), min=1.0)
+
+
 @dataclass
 class Prediction:
     """What the Denoiser made of a noisy batch: the fields every loss and metric reads."""
@@ -147,8 +153,7 @@ class ComplexSubtract(MaskProcessor):
         m = torch.complex(torch.tanh(raw[:, 0]), torch.tanh(raw[:, 1]))
         gain = 1.0 - strength * m.to(spec.dtype)
         if floor > 0:
-            size = safe_abs(gain)
-            gain = gain * torch.clamp(floor / size, min=1.0)  # raised to |gain| = floor where it was below
+            gain = raise_magnitude(gain, floor)
         return Prediction(spec, mag, spec * gain, raw)
 
 
@@ -183,7 +188,7 @@ class DeepFilter(MaskProcessor):
         if strength != 1.0:
             out = spec + strength * (out - spec)
         if floor > 0:
-            out = out * torch.clamp(floor * mag / safe_abs(out), min=1.0)
+            out = raise_magnitude(out, floor * mag)
         return Prediction(spec, mag, out, raw)
 
 
