@@ -4,7 +4,7 @@ SNR (over-suppression of clean-ish input).
 
     python benchmarks/augment_ab.py [--steps 900] [--variants base,wide_snr,rooms,realism] [--max-files N]
 
-Every variant is the default-model recipe (conf/experiment/default_model.yaml: dpunet, compressed loss,
+Every variant is the linear-bins recipe (conf/experiment/linear_bins.yaml: dpunet, compressed loss,
 device-path augmentations, one-cycle lr) for the same number of optimizer steps, plus:
 - base: nothing (SNR -5..15 dB);
 - wide_snr: SNR -5..30 dB;
@@ -29,9 +29,9 @@ from _results import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
-    "base": ["experiment=default_model"],
-    "wide_snr": ["experiment=default_model", "data.mix.snr_db=[-5,30]"],
-    "rooms": ["experiment=default_model", "data/rooms=sim"],
+    "base": ["experiment=linear_bins"],
+    "wide_snr": ["experiment=linear_bins", "data.mix.snr_db=[-5,30]"],
+    "rooms": ["experiment=linear_bins", "data/rooms=sim"],
     "realism": ["experiment=realism"],
 }
 METRICS = ("pesq_wb", "estoi", "stoi", "si_sdr")

@@ -268,7 +268,8 @@ def _write(out: Path, rows: dict, facts: dict, jobs: dict, peers: list[str], ite
         "", "Commands:", "", *how, "", f"Per-file scores, plots, examples: `{out / 'eval'}` (not committed)."])
     emit("backbones.md", [
         "# Backbone table: same recipe, same budget, real dev mixtures", "", f"Machine: {machine}.",
-        "Recipe: `conf/experiment/default_model.yaml` with the reference loss for every backbone (train on "
+        "Recipe: `conf/experiment/linear_bins.yaml` (the previous default model's) with the reference loss for "
+        "every backbone (train on "
         "`../shared/data/train`, SNR −5…15 dB, device augmentations, 4 s clips, batch 8, STFT 512/256, AdamW 2e-3, "
         "`loss=noise_mask` ½‖f⊙S − N‖²), default backbone sizes, the same `trainer.max_time` wall-clock budget each, "
         "one after the other on this machine with nothing else running; scored with its best checkpoint (by val "

@@ -25,24 +25,17 @@ import functools
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _devsets import DATA, run_logged, score_with_peers  # noqa: E402
 from _results import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-PEERS_TOOL = ROOT.parent / "shared" / "tools" / "peers" / "run_peers.py"
 PEERS = ("gtcrn", "deepfilternet3")
 METRICS = ("pesq_wb", "estoi", "si_sdr")
-
-
-def run(cmd: list[str], log: list[list[str]], **kw) -> None:
-    log.append(cmd)
-    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "WANDB_MODE": "offline"}, **kw)
 
 
 def summary(path: Path) -> dict[str, dict]:
@@ -61,24 +54,10 @@ def steps_of(tdir: Path, system: str) -> str:
 def score(ckpts: dict[str, str], noise_dir: Path, tdir: Path, tag: str, peer_py: Path, commands: list) -> None:
     """The generic and fine-tuned models (and the peers, where their venv exists) on the 55 dev utterances
     mixed once each with the recordings in noise_dir: tdir/eval{tag}/summary.csv."""
-    py = sys.executable
     mixed = [f"data.clean={DATA / 'dev' / 'clean'}", f"data.noise={noise_dir}", "data.every_snr=false",
              "data.seed=2024"]
     scoring = ["baselines=[noisy]", f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=1", "plots=false"]
-    evaluate = [py, "-m", "denoiselab.cli.evaluate"]
-    systems = [f"ckpt=[{','.join(ckpts.values())}]", f"names=[{','.join(repr(n) for n in ckpts)}]"]
-    peers = []
-    if peer_py.exists():  # freeze the test mixtures, run the peers on them, score everything together
-        run([*evaluate, *mixed, *scoring, "save_testset=true", f"hydra.run.dir={tdir / f'testset_run{tag}'}"],
-            commands)
-        testset = tdir / f"testset_run{tag}" / "testset"
-        run([str(peer_py), str(PEERS_TOOL), "--noisy-dir", str(testset / "noisy"), "--clean-dir",
-             str(testset / "clean"), "--out-dir", str(tdir / f"peers{tag}"), "--threads", "1", "--peers",
-             ",".join(PEERS)], commands)
-        peers = [n for n in PEERS if (tdir / f"peers{tag}" / "enhanced" / n).is_dir()]
-        mixed = [f"data.noisy={testset / 'noisy'}", f"data.clean={testset / 'clean'}"]
-    processed = [f"+processed.{n}={tdir / f'peers{tag}' / 'enhanced' / n}" for n in peers]
-    run([*evaluate, *systems, *mixed, *scoring, *processed, f"hydra.run.dir={tdir / f'eval{tag}'}"], commands)
+    score_with_peers(ckpts, mixed, scoring, tdir, tag, PEERS, peer_py, commands)
 
 
 def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], recipe: list[str], peer_py: Path,
@@ -99,7 +78,7 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
     stages: dict[str, Path] = {}
     done = 0.0
     for minutes in budgets:
-        run([py, "-m", "denoiselab.cli.train", "experiment=finetune", "init_from=default",
+        run_logged([py, "-m", "denoiselab.cli.train", "experiment=finetune", "init_from=default",
              f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={tdir / 'finetune_noise'}",
              f"time_budget={(minutes - done) * 60:.0f}", "trainer.max_time=null", "auto_resume=true",
              f"hydra.run.dir={tdir / 'finetune'}", *recipe], commands)
@@ -154,7 +133,7 @@ def main() -> None:
     ckpts = {"generic default": "default",
              **{f"{t} {mid}": str(out / t / f"finetuned_{budgets[min(1, len(budgets) - 1)]:g}min.ckpt")
                 for t in results}}
-    run([py, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
+    run_logged([py, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
          f"names=[{','.join(repr(n) for n in ckpts)}]", f"data.clean={DATA / 'dev' / 'clean'}",
          f"data.noise={DATA / 'dev' / 'noise'}", "data.every_snr=false", "data.seed=2024", "baselines=[noisy]",
          f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=1", "plots=false",
