@@ -28,7 +28,7 @@ from _devsets import DATA, PEERS_PY, TEST_SETS, score_with_peers  # noqa: E402
 from _results import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-METRICS = ("pesq_wb", "estoi", "si_sdr")
+METRICS = ("pesq_wb", "stoi", "estoi", "si_sdr")
 
 
 def main() -> None:
@@ -57,11 +57,11 @@ def main() -> None:
                    "plots=false"]
         rows = list(csv.DictReader(open(score_with_peers(ckpts, test_set, scoring, out, f"_{tag}", peers, peer_py,
                                                          commands))))
-        tables += [f"## {title}", "", "| system | PESQ-WB | ESTOI | SI-SDR (dB) | Δ PESQ-WB | Δ ESTOI | Δ SI-SDR |",
-                   "|---|---|---|---|---|---|---|"]
-        tables += [f"| {r['system']} | {float(r['pesq_wb']):.3f} | {float(r['estoi']):.3f} | "
-                   f"{float(r['si_sdr']):.2f} | {float(r['d_pesq_wb']):+.3f} | {float(r['d_estoi']):+.3f} | "
-                   f"{float(r['d_si_sdr']):+.2f} |" for r in rows]
+        tables += [f"## {title}", "", "| system | PESQ-WB | STOI | ESTOI | SI-SDR (dB) | Δ PESQ-WB | Δ STOI | Δ ESTOI "
+                   "| Δ SI-SDR |", "|---|---|---|---|---|---|---|---|---|"]
+        tables += [f"| {r['system']} | {float(r['pesq_wb']):.3f} | {float(r['stoi']):.3f} | {float(r['estoi']):.3f} "
+                   f"| {float(r['si_sdr']):.2f} | {float(r['d_pesq_wb']):+.3f} | {float(r['d_stoi']):+.3f} | "
+                   f"{float(r['d_estoi']):+.3f} | {float(r['d_si_sdr']):+.2f} |" for r in rows]
         tables.append("")
     lines = ["# Our models and the peers on the dev test sets (dry, reverberant, +20 dB)", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "

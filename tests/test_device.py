@@ -10,7 +10,7 @@ from denoiselab.core.audio import resample
 from denoiselab.core.mixing import snr_gain
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation.alignment import AlignmentError, align
-from denoiselab.evaluation.device import evaluate_devices
+from denoiselab.evaluation.device import evaluate_devices, keep_device_band
 
 from conftest import speechlike
 
@@ -166,6 +166,32 @@ def test_align_refuses_unrelated_signals():
     rec = np.concatenate([np.zeros(333, np.float32), 0.5 * a])
     al, aligned = align(rec, a)
     assert abs(al.delay - 333) < 0.5 and al.correlation > 0.99 and abs(al.gain - 0.5) < 0.01
+
+
+def _band_energy(x: np.ndarray, sr: int, lo: float, hi: float) -> float:
+    f = np.fft.rfftfreq(x.size, 1 / sr)
+    return float((np.abs(np.fft.rfft(x)) ** 2)[(f >= lo) & (f < hi)].sum())
+
+
+def test_denoiser_changes_are_kept_only_in_the_band_the_device_passes():
+    """A telephone device: outside 300-3400 Hz its recording holds only its own hiss (the room went through
+    its band like the speech), so a denoiser's cleaning there is undone; inside the band it stands."""
+    rng = np.random.default_rng(7)
+    sr = 8000
+    speech = resample(speechlike(3.1, SR, rng), SR, sr)
+    phone = sosfiltfilt(butter(6, [300, 3400], "bandpass", fs=sr, output="sos"), speech)
+    rec = (phone + 3e-4 * rng.standard_normal(phone.size)).astype(np.float32)  # device hiss, broadband
+    f = np.fft.rfftfreq(rec.size, 1 / sr)
+    # a denoiser that halves the in-band signal and removes everything above 3.5 kHz
+    denoised = np.fft.irfft(np.fft.rfft(rec) * np.where(f > 3500, 0.0, 0.5), rec.size).astype(np.float32)
+    kept = keep_device_band(rec, denoised, sr)
+    assert kept.shape == rec.shape and kept.dtype == np.float32
+    above = _band_energy(rec, sr, 3700, 4000)
+    assert above > 0 and abs(_band_energy(kept, sr, 3700, 4000) / above - 1) < 0.01  # the device's own hiss
+    assert abs(_band_energy(kept, sr, 500, 3000) / _band_energy(rec, sr, 500, 3000) - 0.25) < 0.01  # cleaned
+    # a full-band device: the denoiser's output is kept as it is
+    wide = (speechlike(2.3, SR, rng) + 0.05 * rng.standard_normal(int(2.3 * SR))).astype(np.float32)
+    np.testing.assert_allclose(keep_device_band(wide, 0.5 * wide, SR), 0.5 * wide, atol=1e-6)
 
 
 @pytest.mark.skipif(not M.dnsmos_available(), reason="dnsmos extra not installed")

@@ -73,7 +73,8 @@ def _device(cfg: DictConfig) -> None:
     rows, devs = evaluate_devices(cfg.devices, out, ckpt, cfg.get("baseline"), accelerator_of(cfg),
                                   float(cfg.strength), cfg.get("atten_limit_db"), cfg.get("min_correlation"),
                                   float(cfg.max_delay_s), bool(cfg.dnsmos), model_story=made,
-                                  min_confidence=float(cfg.min_confidence))
+                                  min_confidence=float(cfg.min_confidence),
+                                  denoise_in_band=bool(cfg.denoise_in_band))
     from rich.console import Console
 
     shown = [c for c in ("pesq_wb_before", "pesq_wb_after", "dnsmos_ovrl_before", "dnsmos_ovrl_after", "snr_est_before")

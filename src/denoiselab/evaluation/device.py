@@ -30,7 +30,7 @@ from denoiselab.core.files import safe_filename, sha1_of
 from denoiselab.core.progress import track
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation import report
-from denoiselab.evaluation.alignment import MIN_CONFIDENCE, AlignmentError, align, shift
+from denoiselab.evaluation.alignment import MIN_CONFIDENCE, AlignmentError, align, passband, shift
 from denoiselab.evaluation.lab_measures import FR_BANDS, measure
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,29 @@ def is_narrowband(x: np.ndarray, sr: int, threshold_db: float = -30.0) -> bool:
     return bool(10 * np.log10(hi / total + 1e-20) < threshold_db)
 
 
+def keep_device_band(recording: np.ndarray, denoised: np.ndarray, sr: int) -> np.ndarray:
+    """``denoised`` with the denoiser's changes kept only inside the band the device passes.
+
+    Room noise reaches the microphone and goes through the device's band like the speech, so outside that
+    band a recording holds only what the device made itself (codec noise above a telephone band, hiss
+    below it): a denoiser that cleans it there repairs the device, which an evaluation must not do (on a
+    quiet-room telephone-band device, the device model's +0.19 PESQ-WB became +0.10;
+    benchmarks/results/device_accuracy.md). Band edges come from the recording's spectrum (``passband``);
+    an edge at the end of the usable range means the device does not limit the band there.
+    """
+    lo, hi = passband(recording, sr)
+    lo = 0.0 if lo < 120.0 else lo
+    hi = sr / 2 if hi > 0.9 * sr / 2 else hi
+    n = recording.size
+    f = np.fft.rfftfreq(n, 1 / sr)
+    inside = (f >= lo) & (f <= hi)
+    mixed = np.where(inside, np.fft.rfft(denoised[:n]), np.fft.rfft(recording))
+    return np.fft.irfft(mixed, n).astype(np.float32)
+
+
 def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndarray],
                     min_correlation: float | None, max_delay_s: float, dnsmos: bool,
-                    min_confidence: float = MIN_CONFIDENCE
+                    min_confidence: float = MIN_CONFIDENCE, denoise_in_band: bool = True
                     ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray, int]]:
     """(row of scores, (recording, denoised, rate)) - the signals are returned for the report's plots."""
     row: dict[str, Any] = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
@@ -115,6 +135,8 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
     x = audio.to_mono(x)
     row["rate"], row["seconds"] = sr, round(x.size / sr, 3)
     enhanced = np.asarray(denoise(x, sr), dtype=np.float32)
+    if denoise_in_band and x.size:
+        enhanced = keep_device_band(x, enhanced, sr)
     x16 = audio.resample(x, sr, SCORE_RATE)
     e16 = audio.resample(enhanced, sr, SCORE_RATE)
     row["snr_est"] = estimate_snr(x16, SCORE_RATE)
@@ -509,11 +531,12 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
                      atten_limit_db: float | None = None, min_correlation: float | None = None,
                      max_delay_s: float = 2.0,
                      dnsmos: bool = True, denoise: Callable[[np.ndarray, int], np.ndarray] | None = None,
-                     model_story: str | None = None, min_confidence: float = MIN_CONFIDENCE
-                     ) -> tuple[list[dict], list[dict]]:
+                     model_story: str | None = None, min_confidence: float = MIN_CONFIDENCE,
+                     denoise_in_band: bool = True) -> tuple[list[dict], list[dict]]:
     """Python API of denoiselab-device; returns (per-recording rows, per-device rows).
 
     ``denoise`` (any f(wave, rate) -> wave) replaces ckpt/baseline, e.g. for a model of your own.
+    ``denoise_in_band``: keep the denoiser's changes only in the band each device passes (keep_device_band).
     """
     root = Path(devices_dir).expanduser()
     recs = discover(root)
@@ -526,12 +549,16 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
     dnsmos = dnsmos and M.dnsmos_available()
     settings.update({"denoiselab": __version__, "devices": str(devices_dir), "min_confidence": min_confidence,
                      "min_correlation": min_correlation,
-                     "max_delay_s": max_delay_s, "DNSMOS": dnsmos, "scoring rate": SCORE_RATE})
+                     "max_delay_s": max_delay_s, "DNSMOS": dnsmos, "scoring rate": SCORE_RATE,
+                     "denoising": "changes kept only in the band each device passes (outside it the recording "
+                                  "holds only the device's own output)" if denoise_in_band else
+                                  "changes kept over the whole band"})
     def score_all(recordings: list[Recording], what: str) -> tuple[list[dict], dict]:
         rows, examples = [], {}
         for rec in track(recordings, what, "recordings"):
             try:
-                row, signals = score_recording(rec, denoise, min_correlation, max_delay_s, dnsmos, min_confidence)
+                row, signals = score_recording(rec, denoise, min_correlation, max_delay_s, dnsmos, min_confidence,
+                                               denoise_in_band)
             except (audio.AudioError, FileNotFoundError) as err:
                 row, signals = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),
                                 "status": "refused", "note": str(err)}, None
