@@ -105,15 +105,19 @@ def is_narrowband(x: np.ndarray, sr: int, threshold_db: float = -30.0) -> bool:
 
 
 def keep_device_band(recording: np.ndarray, denoised: np.ndarray, sr: int) -> np.ndarray:
-    """``denoised`` with the denoiser's changes kept only inside the band the device passes.
+    """``denoised`` with the denoiser's changes kept only inside the band a telephone-band device passes.
 
-    Room noise reaches the microphone and goes through the device's band like the speech, so outside that
-    band a recording holds only what the device made itself (codec noise above a telephone band, hiss
-    below it): a denoiser that cleans it there repairs the device, which an evaluation must not do (on a
-    quiet-room telephone-band device, the device model's +0.19 PESQ-WB became +0.10;
-    benchmarks/results/device_accuracy.md). Band edges come from the recording's spectrum (``passband``);
-    an edge at the end of the usable range means the device does not limit the band there.
+    Room noise reaches the microphone and goes through the device's band like the speech, so outside a
+    telephone band a recording holds only what the device made itself (codec noise above 3.4 kHz): a
+    denoiser that cleans it there repairs the device, which an evaluation must not do (measured in
+    benchmarks/results/device_accuracy.md). Only narrow-band recordings are restricted: their band edges
+    (``passband``) are the device's, while a wideband recording's spectrum rolls off with the speech and
+    the room noise, and cutting there would leave room noise in. An edge at the end of the usable range
+    means the device does not limit the band there. Narrow band here means 8 kHz files or under -45 dB
+    above 4 kHz: a quiet wideband studio recording of a dark voice can fall under the report's -30 dB.
     """
+    if not is_narrowband(recording, sr, threshold_db=-45.0):
+        return denoised
     lo, hi = passband(recording, sr)
     lo = 0.0 if lo < 120.0 else lo
     hi = sr / 2 if hi > 0.9 * sr / 2 else hi
@@ -536,7 +540,8 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
     """Python API of denoiselab-device; returns (per-recording rows, per-device rows).
 
     ``denoise`` (any f(wave, rate) -> wave) replaces ckpt/baseline, e.g. for a model of your own.
-    ``denoise_in_band``: keep the denoiser's changes only in the band each device passes (keep_device_band).
+    ``denoise_in_band``: keep the denoiser's changes only in the band a telephone-band device passes
+    (keep_device_band).
     """
     root = Path(devices_dir).expanduser()
     recs = discover(root)
@@ -550,8 +555,8 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
     settings.update({"denoiselab": __version__, "devices": str(devices_dir), "min_confidence": min_confidence,
                      "min_correlation": min_correlation,
                      "max_delay_s": max_delay_s, "DNSMOS": dnsmos, "scoring rate": SCORE_RATE,
-                     "denoising": "changes kept only in the band each device passes (outside it the recording "
-                                  "holds only the device's own output)" if denoise_in_band else
+                     "denoising": "changes kept only in the band a telephone-band device passes (outside it "
+                                  "the recording holds only the device's own output)" if denoise_in_band else
                                   "changes kept over the whole band"})
     def score_all(recordings: list[Recording], what: str) -> tuple[list[dict], dict]:
         rows, examples = [], {}
