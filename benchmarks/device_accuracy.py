@@ -2,7 +2,7 @@
 and in a noisy room; the quiet room's per-device scores are the truth.
 
     python benchmarks/device_accuracy.py [--snrs 0,5,10] [--utterances 10] [--denoisers specsub,wiener,default]
-                                         [--extra NAME=CKPT ...] [--dnsmos]
+                                         [--extra NAME=CKPT ...] [--dnsmos] [--whole-band]
 
 For each SNR a campaign is written (DIR/reference, DIR/<device>/ in the noisy room, DIR/quiet/<device>/)
 with the six profiles of denoiselab.evaluation.device_sim and dev noise (../shared/data/dev/noise), and
@@ -97,6 +97,8 @@ def main() -> None:
     p.add_argument("--denoisers", default="specsub,wiener,default")
     p.add_argument("--extra", nargs="*", default=[], help="more models: NAME=CKPT")
     p.add_argument("--dnsmos", action="store_true")
+    p.add_argument("--whole-band", action="store_true",
+                   help="keep denoisers' changes outside a telephone device's band too (denoise_in_band=false)")
     p.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "device_accuracy"))
     args = p.parse_args()
     if not DATA.is_dir():
@@ -114,7 +116,8 @@ def main() -> None:
         first = True
         for label, spec in systems.items():
             run = out / f"snr{snr:g}_{label}"
-            rows, devs = evaluate_devices(camp, run, denoise=denoiser(spec), dnsmos=args.dnsmos)
+            rows, devs = evaluate_devices(camp, run, denoise=denoiser(spec), dnsmos=args.dnsmos,
+                                          denoise_in_band=not args.whole_band)
             quiet_rows = [r for r in csv.DictReader(open(run / "quiet_per_device.csv"))]
             quiet = [{k: (float(v) if _num(v) else v) for k, v in r.items()} for r in quiet_rows]
             for score in scores:
@@ -148,7 +151,9 @@ def main() -> None:
              "the microphone, before the device's own defects). Truth: each device's mean score in the quiet "
              "room. MAE: mean absolute error of the per-device means against the truth; tau: Kendall tau of the "
              "device order against the truth's order; quiet Δ: how far the denoiser moves the quiet-room "
-             "scores themselves (0 = leaves the device alone).", "",
+             "scores themselves (0 = leaves the device alone). Denoising as `denoiselab-device` does it: "
+             + ("changes kept over the whole band (--whole-band)." if args.whole_band else
+                "on telephone-band recordings, changes kept only inside the device's band (its default)."), "",
              "| SNR dB | score | system | MAE vs quiet room | Kendall tau | quiet Δ |", "|---|---|---|---|---|---|"]
     for r in table:
         lines.append(f"| {r['snr']:g} | {r['score']} | {r['system']} | {r['mae']:.3f} | {r['tau']:.2f} | "

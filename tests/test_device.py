@@ -10,7 +10,7 @@ from denoiselab.core.audio import resample
 from denoiselab.core.mixing import snr_gain
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation.alignment import AlignmentError, align
-from denoiselab.evaluation.device import evaluate_devices, keep_device_band
+from denoiselab.evaluation.device import evaluate_devices, is_narrowband, keep_device_band
 
 from conftest import speechlike
 
@@ -195,6 +195,19 @@ def test_denoiser_changes_are_kept_only_in_the_band_a_telephone_device_passes():
     wide6k = sosfiltfilt(butter(6, 6000, fs=SR, output="sos"), wide).astype(np.float32)
     for rec16 in (wide, wide6k):
         np.testing.assert_allclose(keep_device_band(rec16, 0.5 * rec16, SR), 0.5 * rec16, atol=1e-6)
+
+
+def test_narrow_band_means_a_device_edge_not_a_dark_voice():
+    """A telephone band sampled at 16 kHz is narrow band; a wideband recording of a dark voice with 31 dB
+    less energy above 4 kHz than below is not (it was labelled narrow at the old -30 dB threshold)."""
+    rng = np.random.default_rng(7)
+    voice = speechlike(2.0, SR, rng) + 0.003 * rng.standard_normal(2 * SR)
+    f = np.fft.rfftfreq(voice.size, 1 / SR)
+    power = np.abs(np.fft.rfft(voice)) ** 2
+    assert -35 < 10 * np.log10(power[f > 4000].sum() / power.sum()) < -30
+    assert not is_narrowband(voice, SR)
+    assert is_narrowband(sosfiltfilt(butter(8, [300, 3400], "bandpass", fs=SR, output="sos"), voice), SR)
+    assert is_narrowband(resample(voice, SR, 8000), 8000)
 
 
 @pytest.mark.skipif(not M.dnsmos_available(), reason="dnsmos extra not installed")
