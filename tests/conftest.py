@@ -32,6 +32,20 @@ def speechlike(seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray:
     return (0.3 * x * env).astype(np.float32)
 
 
+def write_pairs(root: Path, names: list[str], seconds: float, rng: np.random.Generator,
+                clean_every: int = 1) -> np.ndarray:
+    """root/noisy and root/clean with one speech-like clip + white noise per name (16 kHz noisy; the clean
+    file keeps every ``clean_every``-th sample, i.e. it is written at 16000 / clean_every Hz). Returns the
+    last clean clip."""
+    (root / "noisy").mkdir()
+    (root / "clean").mkdir()
+    for name in names:
+        c = speechlike(seconds, 16000, rng)
+        sf.write(root / "clean" / name, c[::clean_every], 16000 // clean_every)
+        sf.write(root / "noisy" / name, c + 0.05 * rng.standard_normal(c.size).astype(np.float32), 16000)
+    return c
+
+
 def noise_signal(kind: str, seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray:
     n = int(seconds * sr)
     if kind == "white":

@@ -8,7 +8,7 @@ import torch
 from denoiselab.core.sources import AudioCache, load_tracks
 from denoiselab.training.data.datamodule import MixtureDataModule, PairedDataModule
 
-from conftest import speechlike
+from conftest import speechlike, write_pairs
 
 
 def test_bad_files_are_skipped_with_a_warning_naming_them(tmp_path, caplog):
@@ -97,13 +97,7 @@ def test_list_files_and_split_by_file(corpus, tmp_path, cache_dir):
 
 
 def test_paired_mode(tmp_path, cache_dir):
-    rng = np.random.default_rng(3)
-    (tmp_path / "noisy").mkdir()
-    (tmp_path / "clean").mkdir()
-    for i in range(4):
-        c = speechlike(1.5, 16000, rng)
-        sf.write(tmp_path / "clean" / f"p{i}.wav", c, 16000)
-        sf.write(tmp_path / "noisy" / f"p{i}.wav", c + 0.05 * rng.standard_normal(c.size).astype(np.float32), 16000)
+    c = write_pairs(tmp_path, [f"p{i}.wav" for i in range(4)], 1.5, np.random.default_rng(3))
     sf.write(tmp_path / "noisy" / "orphan.wav", c, 16000)
     dm = PairedDataModule(noisy=tmp_path / "noisy", clean=tmp_path / "clean", clip_seconds=1.0, batch_size=2,
                           val_fraction=0.25, cache_dir=str(cache_dir))

@@ -16,7 +16,7 @@ from denoiselab.core.denoiser import Denoiser
 from denoiselab.core.model_files import save_inference
 from denoiselab.evaluation import report
 
-from conftest import speechlike
+from conftest import speechlike, write_pairs
 from hydra_helpers import TINY_NET, corpus_overrides
 
 ENV = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}, "WANDB_MODE": "offline",
@@ -73,13 +73,7 @@ def test_noise_type_comes_from_the_sub_folder_or_the_file_name(tmp_path):
 def test_rate_mismatch_between_noisy_and_clean_is_warned_and_recorded(tmp_path, caplog):
     from denoiselab.evaluation.evaluate import paired_items
 
-    rng = np.random.default_rng(0)
-    (tmp_path / "noisy").mkdir()
-    (tmp_path / "clean").mkdir()
-    for i in range(2):
-        c = speechlike(1.0, 16000, rng)
-        sf.write(tmp_path / "noisy" / f"cafe_{i:02d}.wav", c + 0.05 * rng.standard_normal(c.size), 16000)
-        sf.write(tmp_path / "clean" / f"cafe_{i:02d}.wav", c[::2], 8000)
+    write_pairs(tmp_path, ["cafe_00.wav", "cafe_01.wav"], 1.0, np.random.default_rng(0), clean_every=2)
     items = paired_items(tmp_path / "noisy", tmp_path / "clean")
     assert [(it.rate, it.clean_rate, it.noise_type) for it in items] == [(16000, 8000, "cafe")] * 2
     assert "2 clean reference(s) are at another rate" in caplog.text and "clean 8000 Hz" in caplog.text
