@@ -167,7 +167,7 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
                correlation=round(al.correlation, 4), gain=round(al.gain, 4),
                delay_confidence=round(al.confidence, 1), band_lo_hz=round(al.band_hz[0]),
                band_hi_hz=round(al.band_hz[1]))
-    nb = is_narrowband(x16, SCORE_RATE)
+    nb = is_narrowband(x, sr)  # at the file's own rate: an 8 kHz file is narrow band whatever resampling leaks
     row["band"] = "narrow" if nb else "wide"
     metrics = ["pesq_wb", "estoi", "si_sdr"] + (["pesq_nb"] if nb else [])
     for tag, sig in (("before", x_al), ("after", e_al)):
