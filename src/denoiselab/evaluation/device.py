@@ -125,7 +125,8 @@ def keep_device_band(recording: np.ndarray, denoised: np.ndarray, sr: int) -> np
     n = recording.size
     f = np.fft.rfftfreq(n, 1 / sr)
     inside = (f >= lo) & (f <= hi)
-    mixed = np.where(inside, np.fft.rfft(denoised[:n]), np.fft.rfft(recording))
+    denoised = np.pad(denoised[:n], (0, max(0, n - denoised.size)))  # a custom denoiser may change the length
+    mixed = np.where(inside, np.fft.rfft(denoised), np.fft.rfft(recording))
     return np.fft.irfft(mixed, n).astype(np.float32)
 
 
