@@ -146,6 +146,7 @@ def test_report_opens_with_the_answer_labels_honestly_and_renders_clean_html(rep
     assert "P.862.2" in md and "withdrew" in md and "P.863" in md and "speechmos" in md
     assert "n/a (band-limited)" in md  # SI-SDR is not shown for the telephone-band devices
     assert "No calibration" in md
+    assert "changes kept only in the band a telephone-band device passes" in md  # how denoising was applied
     html = (report_dir / "report.html").read_text()
     assert "<table>" in html and html.count("data:image/png;base64,") >= 4
     text = html.split("<body>")[1]
