@@ -3,6 +3,7 @@ and in a noisy room; the quiet room's per-device scores are the truth.
 
     python benchmarks/device_accuracy.py [--snrs 0,5,10] [--utterances 10] [--denoisers specsub,wiener,default]
                                          [--extra NAME=CKPT ...] [--dnsmos] [--whole-band]
+                                         [--results NAME.md]
 
 For each SNR a campaign is written (DIR/reference, DIR/<device>/ in the noisy room, DIR/quiet/<device>/)
 with the six profiles of denoiselab.evaluation.device_sim and dev noise (../shared/data/dev/noise), and
@@ -100,6 +101,7 @@ def main() -> None:
     p.add_argument("--whole-band", action="store_true",
                    help="keep denoisers' changes outside a telephone device's band too (denoise_in_band=false)")
     p.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "device_accuracy"))
+    p.add_argument("--results", default="device_accuracy.md", help="file name under benchmarks/results/")
     args = p.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
@@ -109,7 +111,7 @@ def main() -> None:
     systems = {n: n for n in args.denoisers.split(",") if n}
     systems.update(dict(spec.split("=", 1) for spec in args.extra))
     scores = ["pesq_wb", "estoi"] + (["dnsmos_ovrl"] if args.dnsmos else [])
-    table, preserve, preserve_band, align_rows = [], {}, {}, []
+    table, quiet_of, align_rows = [], {}, []
     for snr in [float(s) for s in args.snrs.split(",")]:
         camp = out / f"campaign_snr{snr:g}"
         truth = build_campaign(camp, snr, args.utterances)
@@ -129,12 +131,7 @@ def main() -> None:
                                   "mae": cal["mae_before"], "tau": cal["tau_before"], "quiet_change": 0.0})
                 table.append({"snr": snr, "system": label, "score": score, "mae": cal["mae_after"],
                               "tau": cal["tau_after"], "quiet_change": cal["quiet_change"]})
-            for d in quiet:
-                preserve.setdefault(label, {})[d["device"]] = d["pesq_wb_after"] - d["pesq_wb_before"]
-                # the band's own metric: PESQ-WB scores a telephone-band device against a wideband
-                # reference, so a narrow-band device is judged by PESQ-NB (P.862.1) as the report does
-                key = "pesq_nb" if d.get("bandwidth") == "narrow" else "pesq_wb"
-                preserve_band.setdefault(label, {})[d["device"]] = (d[f"{key}_after"] - d[f"{key}_before"], key)
+            quiet_of[label] = quiet  # the quiet room is the same campaign at every SNR
             if first:
                 ok = [r for r in rows if r["status"] == "ok" and r.get("reference")]
                 errs = [abs(float(r["delay_samples"]) - truth[(r["device"], Path(r["file"]).name)]) for r in ok]
@@ -159,18 +156,10 @@ def main() -> None:
         lines.append(f"| {r['snr']:g} | {r['score']} | {r['system']} | {r['mae']:.3f} | {r['tau']:.2f} | "
                      f"{r['quiet_change']:.3f} |")
     lines += ["", "## Defect preservation: change of each device's quiet-room PESQ-WB by the denoiser", "",
-              "| system | " + " | ".join(next(iter(preserve.values())).keys()) + " |",
-              "|---|" + "---|" * len(next(iter(preserve.values())))]
-    for label, per in preserve.items():
-        lines.append(f"| {label} | " + " | ".join(f"{v:+.2f}" for v in per.values()) + " |")
-    devices = next(iter(preserve_band.values()))
-    lines += ["", "The same on the metric suited to each device's band (PESQ-NB, P.862.1, for the narrow-band "
+              *preservation_table(quiet_of, lambda d: "pesq_wb", label_metric=False), "",
+              "The same on the metric suited to each device's band (PESQ-NB, P.862.1, for the narrow-band "
               "devices; PESQ-WB for the others):", "",
-              "| system | " + " | ".join(f"{d} ({k.upper().replace('_', '-')})" for d, (_, k) in
-                                       devices.items()) + " |",
-              "|---|" + "---|" * len(devices)]
-    for label, per in preserve_band.items():
-        lines.append(f"| {label} | " + " | ".join(f"{v:+.2f}" for v, _ in per.values()) + " |")
+              *preservation_table(quiet_of, band_metric, label_metric=True)]
     lines += ["", "## Alignment on the campaign", "", "| SNR dB | recordings with a reference | refused | "
               "largest delay error (samples at the file's rate) | swapped references refused |",
               "|---|---|---|---|---|"]
@@ -178,7 +167,25 @@ def main() -> None:
         lines.append(f"| {r['snr']:g} | {r['recordings']} | {r['refused']} | {r['max_delay_error']:.2f} | "
                      f"{r['swapped_caught']}/{r['swapped']} |")
     lines += ["", "Command:", "", "```", "python benchmarks/device_accuracy.py " + " ".join(sys.argv[1:]), "```"]
-    publish("device_accuracy.md", lines)
+    publish(args.results, lines)
+
+
+def band_metric(device: dict) -> str:
+    """PESQ-WB scores a telephone-band device against a wideband reference, so a narrow-band device is
+    judged by PESQ-NB (P.862.1), as the device report does."""
+    return "pesq_nb" if device.get("bandwidth") == "narrow" else "pesq_wb"
+
+
+def preservation_table(quiet_of: dict[str, list[dict]], metric_of, label_metric: bool) -> list[str]:
+    """Markdown rows: per denoiser, how far it moves each device's quiet-room score (metric_of(device))."""
+    first = next(iter(quiet_of.values()))
+    heads = [f"{d['device']} ({metric_of(d).upper().replace('_', '-')})" if label_metric else d["device"]
+             for d in first]
+    lines = ["| system | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    for label, quiet in quiet_of.items():
+        moves = [d[f"{metric_of(d)}_after"] - d[f"{metric_of(d)}_before"] for d in quiet]
+        lines.append(f"| {label} | " + " | ".join(f"{v:+.2f}" for v in moves) + " |")
+    return lines
 
 
 def _num(v: str) -> bool:

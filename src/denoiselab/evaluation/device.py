@@ -117,8 +117,11 @@ def keep_device_band(recording: np.ndarray, denoised: np.ndarray, sr: int) -> np
     the room noise, and cutting there would leave room noise in. An edge at the end of the usable range
     means the device does not limit the band there.
     """
-    if not is_narrowband(recording, sr):
-        return denoised
+    return _within_passband(recording, denoised, sr) if is_narrowband(recording, sr) else denoised
+
+
+def _within_passband(recording: np.ndarray, denoised: np.ndarray, sr: int) -> np.ndarray:
+    """The recording outside its passband, the denoised signal inside it (keep_device_band's mixing)."""
     lo, hi = passband(recording, sr)
     lo = 0.0 if lo < 120.0 else lo
     hi = sr / 2 if hi > 0.9 * sr / 2 else hi
@@ -141,8 +144,10 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
     x = audio.to_mono(x)
     row["rate"], row["seconds"] = sr, round(x.size / sr, 3)
     enhanced = np.asarray(denoise(x, sr), dtype=np.float32)
-    if denoise_in_band and x.size:
-        enhanced = keep_device_band(x, enhanced, sr)
+    # at the file's own rate: an 8 kHz file is narrow band whatever resampling leaks
+    nb = bool(x.size) and is_narrowband(x, sr)
+    if denoise_in_band and nb:
+        enhanced = _within_passband(x, enhanced, sr)
     x16 = audio.resample(x, sr, SCORE_RATE)
     e16 = audio.resample(enhanced, sr, SCORE_RATE)
     row["snr_est"] = estimate_snr(x16, SCORE_RATE)
@@ -168,7 +173,6 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
                correlation=round(al.correlation, 4), gain=round(al.gain, 4),
                delay_confidence=round(al.confidence, 1), band_lo_hz=round(al.band_hz[0]),
                band_hi_hz=round(al.band_hz[1]))
-    nb = is_narrowband(x, sr)  # at the file's own rate: an 8 kHz file is narrow band whatever resampling leaks
     row["band"] = "narrow" if nb else "wide"
     metrics = ["pesq_wb", "estoi", "si_sdr"] + (["pesq_nb"] if nb else [])
     for tag, sig in (("before", x_al), ("after", e_al)):
