@@ -103,3 +103,27 @@ def test_device_path_puts_the_devices_own_defects_in_input_and_target_alike(spee
         DevicePath(p=2.0)
     draws = [DevicePath(p=0.5).draw(np.random.default_rng(i))["device_seed"] for i in range(200)]
     assert 0.35 < np.mean([d >= 0 for d in draws]) < 0.65
+
+
+def test_random_devices_include_codecs_and_short_rooms_that_the_target_keeps(speech):
+    """The training draw must hold the defects a model might mistake for noise (telephone codec noise, a
+    speakerphone's room) often enough to learn to keep them, and keep them in the target."""
+    from dataclasses import replace
+
+    import torch
+
+    from denoiselab.evaluation.device_sim import random_profile, record
+    from denoiselab.training.data.device_path import through_devices
+
+    profiles = [random_profile(np.random.default_rng(s)) for s in range(600)]
+    assert 0.15 < np.mean([p.codec == "mulaw8k" for p in profiles]) < 0.3
+    assert 0.12 < np.mean([p.room_rt60_s is not None for p in profiles]) < 0.28
+    codec = next(s for s, p in enumerate(profiles) if p.codec and not p.room_rt60_s)
+    room = next(s for s, p in enumerate(profiles) if p.room_rt60_s and not p.codec)
+    x = torch.from_numpy(speech[0][: SR * 2]).repeat(2, 1)
+    noisy, clean = through_devices(x, x.clone(), torch.tensor([codec, room]), SR)
+    assert torch.allclose(noisy, clean)
+    # the room is really applied: the same device without it records something else
+    dry, _ = record(replace(profiles[room], room_rt60_s=None), x[1].numpy(), SR, np.random.default_rng(room + 1))
+    diff = noisy[1].numpy() - dry[: x.shape[-1]]
+    assert float(np.sum(diff**2)) > 0.01 * float(np.sum(dry**2))
