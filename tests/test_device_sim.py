@@ -123,13 +123,6 @@ def test_random_devices_include_codecs_and_short_rooms_that_the_target_keeps(spe
     x = torch.from_numpy(speech[0][: SR * 2]).repeat(2, 1)
     noisy, clean = through_devices(x, x.clone(), torch.tensor([codec, room]), SR)
     assert torch.allclose(noisy, clean)
-    # a quiet room through a codec device: the target carries the input's own codec noise, so input and
-    # target differ by the (tiny) room noise only - two separate codec passes would differ by far more
-    faint = x[0] + 1e-5 * torch.randn(x.shape[-1], generator=torch.Generator().manual_seed(1))
-    quiet, target = through_devices(faint[None], x[:1].clone(), torch.tensor([codec]), SR)
-    separately = [record(profiles[codec], s.numpy(), SR, np.random.default_rng(codec + 1))[0] for s in (faint, x[0])]
-    room_left = float(torch.sum((quiet - target) ** 2))
-    assert 0 < 20 * room_left < float(np.sum((separately[0] - separately[1]) ** 2))
     # the room is really applied: the same device without it records something else
     dry, _ = record(replace(profiles[room], room_rt60_s=None), x[1].numpy(), SR, np.random.default_rng(room + 1))
     diff = noisy[1].numpy() - dry[: x.shape[-1]]

@@ -77,12 +77,10 @@ def random_profile(rng: np.random.Generator) -> DeviceProfile:
         rate=0)
 
 
-def record(profile: DeviceProfile, at_mic: np.ndarray, sample_rate: int, rng: np.random.Generator,
-           quantize: bool = True) -> tuple[np.ndarray, int]:
+def record(profile: DeviceProfile, at_mic: np.ndarray, sample_rate: int, rng: np.random.Generator
+           ) -> tuple[np.ndarray, int]:
     """(the device's recording, its rate). ``at_mic``: mono float at ``sample_rate``; the device's
-    own noise is drawn from ``rng`` (seed it per recording for a repeatable campaign). ``quantize=False``
-    leaves out the codec's quantisation but keeps its 8 kHz resampling (training takes the difference as
-    the codec's own noise)."""
+    own noise is drawn from ``rng`` (seed it per recording for a repeatable campaign)."""
     x = np.asarray(at_mic, dtype=np.float64).copy()
     sr = sample_rate
     if profile.room_rt60_s:
@@ -112,7 +110,7 @@ def record(profile: DeviceProfile, at_mic: np.ndarray, sample_rate: int, rng: np
     rate = sr
     if profile.codec == "mulaw8k":
         x = np.asarray(resample(x.astype(np.float32), sr, 8000), dtype=np.float64)
-        x, rate = (_mulaw(x) if quantize else np.clip(x, -1.0, 1.0)), 8000
+        x, rate = _mulaw(x), 8000
         if not profile.rate:  # rate 0: back at the input's rate (training keeps one rate)
             x, rate = np.asarray(resample(x.astype(np.float32), 8000, sr), dtype=np.float64)[: at_mic.size], sr
     if profile.rate and profile.rate != rate:

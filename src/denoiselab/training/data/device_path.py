@@ -11,15 +11,11 @@ recorded the talker in a quiet room (the target). Only the room noise is left to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from denoiselab.core.errors import UserError
-
-if TYPE_CHECKING:
-    from denoiselab.evaluation.device_sim import DeviceProfile
 
 #: Batch key (seed of the drawn device, -1 = none); its presence switches the device path on.
 KEY = "device_seed"
@@ -44,13 +40,8 @@ class DevicePath:
 def through_devices(noisy: torch.Tensor, clean: torch.Tensor, seeds: torch.Tensor, sample_rate: int
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows with a seed >= 0: (the device's recording of the mixture, its recording of the talker alone),
-    drawn from that seed, with the same self-noise, hum and codec noise in both; other rows unchanged.
-
-    A codec's quantisation error depends on the signal, so the talker alone through the codec would carry
-    other codec noise than the mixture: unpredictable from the input, the best estimate of it is none,
-    and a model trained on that target learns to remove codec noise (measured: +0.10-0.12 PESQ-WB on
-    quiet-room telephone recordings). The target therefore carries the mixture's quantisation error."""
-    from denoiselab.evaluation.device_sim import random_profile
+    drawn from that seed, with the same self-noise and hum in both; other rows unchanged."""
+    from denoiselab.evaluation.device_sim import random_profile, record
 
     if not bool((seeds >= 0).any()):
         return noisy, clean
@@ -58,20 +49,7 @@ def through_devices(noisy: torch.Tensor, clean: torch.Tensor, seeds: torch.Tenso
     for i in torch.nonzero(seeds >= 0).flatten().tolist():
         seed = int(seeds[i])
         profile = random_profile(np.random.default_rng(seed))
-        y_noisy = _record_row(profile, noisy[i], sample_rate, seed)
-        y_clean = _record_row(profile, clean[i], sample_rate, seed, quantize=False)
-        if profile.codec:
-            codec_noise = y_noisy - _record_row(profile, noisy[i], sample_rate, seed, quantize=False)
-            y_clean = np.clip(y_clean + codec_noise, -1.0, 1.0)
-        out_noisy[i] = torch.from_numpy(y_noisy).to(noisy.device, noisy.dtype)
-        out_clean[i] = torch.from_numpy(y_clean).to(clean.device, clean.dtype)
+        for src, dst in ((noisy, out_noisy), (clean, out_clean)):
+            y, _ = record(profile, src[i].detach().cpu().numpy(), sample_rate, np.random.default_rng(seed + 1))
+            dst[i] = torch.from_numpy(y[: src.shape[-1]]).to(dst.device, dst.dtype)
     return out_noisy, out_clean
-
-
-def _record_row(profile: DeviceProfile, x: torch.Tensor, sample_rate: int, seed: int,
-                quantize: bool = True) -> np.ndarray:
-    """One row through the device, its own noise drawn from ``seed`` (the same in input and target)."""
-    from denoiselab.evaluation.device_sim import record
-
-    y, _ = record(profile, x.detach().cpu().numpy(), sample_rate, np.random.default_rng(seed + 1), quantize)
-    return np.pad(y[: x.shape[-1]], (0, max(0, x.shape[-1] - y.size)))
