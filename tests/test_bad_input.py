@@ -25,6 +25,7 @@ BAD_CONFIGS = [
     (["model.head=magic"], "model.head='magic' is not allowed; choose one of mask, noise"),
     (["model.net.depth=0"], "unet needs depth >= 1"),
     (["model/scheduler=onecycle", "trainer.max_steps=-1"], "model/scheduler=onecycle spans trainer.max_steps"),
+    (["model/scheduler=cosine_time", "trainer.max_time=null"], "model/scheduler=cosine_time decays over a time"),
 ]
 
 

@@ -105,6 +105,36 @@ def test_device_path_puts_the_devices_own_defects_in_input_and_target_alike(spee
     assert 0.35 < np.mean([d >= 0 for d in draws]) < 0.65
 
 
+def test_quiet_room_device_rows_have_the_target_as_input_and_nothing_to_remove(speech):
+    """data.device_path.quiet: a share of the device rows hear the talker without the room noise, so
+    the input is the target (nothing to remove); the other device rows still carry the room noise."""
+    import torch
+
+    from denoiselab.training.data.device_path import QUIET_KEY, DevicePath
+    from denoiselab.training.data.mixing import Mixer
+
+    x = torch.from_numpy(speech[0][: SR * 2]).repeat(3, 1)
+    g = torch.Generator().manual_seed(1)
+    batch = {"clean": x.clone(), "noise": torch.randn(3, 1, x.shape[-1], generator=g) * 0.05,
+             "clean_gain": torch.ones(3), "noise_gain": torch.ones(3, 1), "snr_db": torch.full((3,), 0.0),
+             "device_seed": torch.tensor([21, 22, -1]), QUIET_KEY: torch.tensor([1, 0, 0])}
+    out = Mixer(mode="snr", snr_db=(0.0, 0.0), peak_normalize=False).mix(batch, SR)
+    assert torch.equal(out["noisy"][0], out["clean"][0]) and float(out["noise"][0].abs().max()) == 0.0
+    for row in (1, 2):  # room noise at 0 dB SNR (band-limited by row 1's device) left in the other rows
+        assert float(out["noise"][row].pow(2).sum()) > 0.1 * float(out["clean"][row].pow(2).sum())
+    draws = [DevicePath(p=0.5, quiet=0.4).draw(np.random.default_rng(i)) for i in range(400)]
+    through = [d for d in draws if d["device_seed"] >= 0]
+    assert not any(d[QUIET_KEY] for d in draws if d["device_seed"] < 0)
+    assert 0.3 < np.mean([d[QUIET_KEY] for d in through]) < 0.5
+    # quiet=0 draws nothing more, so the streams of earlier recipes (the shipped device model's) are kept
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    DevicePath(p=0.5).draw(rng_a)
+    rng_b.uniform(), rng_b.integers(2**31 - 1)
+    assert rng_a.uniform() == rng_b.uniform()
+    with pytest.raises(ValueError, match="data.device_path.quiet"):
+        DevicePath(quiet=-0.1)
+
+
 def test_random_devices_include_codecs_and_short_rooms_that_the_target_keeps(speech):
     """The training draw must hold the defects a model might mistake for noise (telephone codec noise, a
     speakerphone's room) often enough to learn to keep them, and keep them in the target."""

@@ -205,6 +205,69 @@ def test_onecycle_schedule_warms_up_then_decays_per_step(corpus, cache_dir, tmp_
     assert lrs.index(max(lrs)) == 4 and lrs[-1] < 0.01 / 100  # 5 % warm-up, then decay
 
 
+def test_time_schedule_warms_up_by_steps_then_decays_over_the_budget_it_is_given():
+    """cosine_time: warm-up counts optimizer steps, the decay counts wall-clock seconds from
+    start_clock (a fake clock here), reaching final_factor at the end of the budget and staying there."""
+    from denoiselab.training.schedules import WarmupCosineByTime
+
+    now = [0.0]
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    sched = WarmupCosineByTime(opt, warmup_steps=4, start_factor=0.05, final_factor=0.02, clock=lambda: now[0])
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01 * 0.05)
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)  # warmed up; no budget yet: constant
+    sched.start_clock(100.0)
+    lrs = {}
+    for t in (0.0, 50.0, 100.0, 250.0):
+        now[0] = t
+        opt.step()
+        sched.step()
+        lrs[t] = opt.param_groups[0]["lr"]
+    assert lrs[0.0] == pytest.approx(0.01)
+    assert lrs[50.0] == pytest.approx(0.01 * (0.02 + 0.98 * 0.5))
+    assert lrs[100.0] == pytest.approx(0.01 * 0.02) and lrs[250.0] == pytest.approx(0.01 * 0.02)
+    state = sched.state_dict()
+    assert "clock" not in state and "budget" not in state  # loadable with weights_only, budget per invocation
+    again = WarmupCosineByTime(opt, warmup_steps=4, clock=lambda: now[0])
+    again.load_state_dict(state)
+    assert again.last_epoch == 8 and again.factor() == pytest.approx(1.0)  # no second warm-up; new clock
+    with pytest.raises(ValueError, match="time budget must be > 0"):
+        sched.start_clock(0)
+
+
+def test_time_schedule_gets_what_this_invocation_has_left():
+    """The budget is the smaller of time_budget and what is left of trainer.max_time."""
+    import lightning as L
+
+    from denoiselab.training.callbacks import InvocationBudget
+    from denoiselab.training.schedules import invocation_time_left
+
+    both = L.Trainer(max_time="00:00:10:00", callbacks=[InvocationBudget(30)], logger=False,
+                     enable_checkpointing=False, enable_progress_bar=False)
+    assert invocation_time_left(both) == pytest.approx(30.0)
+    timer_only = L.Trainer(max_time="00:00:10:00", logger=False, enable_checkpointing=False,
+                           enable_progress_bar=False)
+    assert 590.0 < invocation_time_left(timer_only) <= 600.0
+    assert invocation_time_left(L.Trainer(max_steps=5, logger=False, enable_checkpointing=False)) is None
+
+
+def test_time_schedule_trains_and_resumes_from_its_checkpoint(corpus, cache_dir, tmp_path):
+    """A time-budgeted run with model/scheduler=cosine_time writes its schedule into the checkpoint and
+    a resumed run continues the step count (the checkpoint loads with weights_only)."""
+    out = tmp_path / "run"
+    extra = ["model/scheduler=cosine_time", "model.scheduler.warmup_steps=2", "time_budget=600",
+             "model.optimizer.lr=0.01", "auto_resume=true"]
+    _train(corpus, cache_dir, out, ["trainer.max_steps=3", *extra])
+    _train(corpus, cache_dir, out, ["trainer.max_steps=6", *extra])
+    ckpt = load_checkpoint(out / "checkpoints" / "last.ckpt")
+    sched = ckpt["lr_schedulers"][0]
+    assert sched["last_epoch"] == 6 and "budget" not in sched
+    lr = ckpt["optimizer_states"][0]["param_groups"][0]["lr"]
+    assert 0.009 < lr <= 0.01  # warmed up; seconds into a 600 s budget barely decayed
+
+
 def test_plateau_scheduler_composes_with_the_monitored_metric(tmp_path):
     import hydra
 

@@ -232,19 +232,24 @@ def _bad_key(err: Exception, overrides: Sequence[str], config_name: str) -> str:
     if key is None or "not in struct" not in text and "Could not override" not in text:
         return message_of(err)
     parent, _, leaf = key.rpartition(".")
-    known = _keys_of(config_name, parent)
+    others = [o for o in overrides if o.split("=")[0].lstrip("+~") != key]
+    known = _keys_of(config_name, parent, others)
     near = difflib.get_close_matches(leaf, known, n=1, cutoff=0.6)
     if near:
         return f"{key} is not a setting; did you mean {parent + '.' if parent else ''}{near[0]}?"
-    accepted = _target_arguments(config_name, parent)
+    accepted = _target_arguments(config_name, parent, others)
     if leaf in accepted:
         return (f"{key} is not in the config, but {parent}'s class accepts it: add it with "
                 f"+{key}=VALUE")
+    if parent and not known:
+        return f"{key} is not a setting: this config has no {parent} settings"
     where = f"{parent}'s settings" if parent else "top-level settings"
     return f"{key} is not a setting; {where}: {', '.join(sorted(known)[:30])}"
 
 
-def _composed(config_name: str):
+def _composed(config_name: str, overrides: Sequence[str] = ()):
+    """The config as the user's other overrides compose it (experiment=device_eval brings nodes that
+    the bare config lacks); the bare config where they do not compose."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -252,26 +257,30 @@ def _composed(config_name: str):
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name)
+        try:
+            return compose(config_name, overrides=list(overrides))
+        except Exception:  # noqa: BLE001 - best effort for a hint
+            return compose(config_name)
 
 
-def _keys_of(config_name: str, parent: str) -> list[str]:
+def _keys_of(config_name: str, parent: str, overrides: Sequence[str] = ()) -> list[str]:
     from omegaconf import DictConfig, OmegaConf
 
     try:
-        node = OmegaConf.select(_composed(config_name), parent) if parent else _composed(config_name)
+        cfg = _composed(config_name, overrides)
+        node = OmegaConf.select(cfg, parent) if parent else cfg
     except Exception:  # noqa: BLE001 - best effort for a hint
         return []
     return [str(k) for k in node.keys()] if isinstance(node, DictConfig) else []
 
 
-def _target_arguments(config_name: str, parent: str) -> list[str]:
+def _target_arguments(config_name: str, parent: str, overrides: Sequence[str] = ()) -> list[str]:
     """Keyword arguments the node's _target_ accepts (e.g. every Trainer argument), for a hint."""
     from hydra.utils import get_class
     from omegaconf import OmegaConf
 
     try:
-        node = OmegaConf.select(_composed(config_name), parent)
+        node = OmegaConf.select(_composed(config_name, overrides), parent)
         target = node.get("_target_") if node is not None else None
         return list(inspect.signature(get_class(target)).parameters) if target else []
     except Exception:  # noqa: BLE001 - best effort for a hint

@@ -15,6 +15,7 @@ from denoiselab.core.checkpoints import CKPT_KEY
 from denoiselab.core.denoiser import Denoiser
 from denoiselab.core.spectral import SpectralFrontEnd
 from denoiselab.training.losses import si_sdr
+from denoiselab.training.schedules import WarmupCosineByTime, invocation_time_left
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,24 @@ class DenoiseModule(L.LightningModule):
         log.info("Backbone %s: %s parameters", self.denoiser.net_name, f"{n:,}")
         for lg in self.loggers:
             lg.log_hyperparams({"model/params": n, "model/net": self.denoiser.net_name})
+
+    def on_train_start(self) -> None:
+        """A schedule over wall-clock time (model/scheduler=cosine_time) decays over what this invocation
+        has left: ``time_budget`` or the rest of ``trainer.max_time``, whichever ends first."""
+        timed = [s for s in self._schedulers() if isinstance(s, WarmupCosineByTime)]
+        if not timed:
+            return
+        left = invocation_time_left(self.trainer)
+        if left is None:
+            raise ValueError("model/scheduler=cosine_time decays over a time budget, and this run has none: "
+                             "pass time_budget=SECONDS or trainer.max_time=DD:HH:MM:SS")
+        for sched in timed:
+            sched.start_clock(left)
+        log.info("lr decays to %.3g x over the %.0f s this run has left", timed[0].final_factor, left)
+
+    def _schedulers(self) -> list[Any]:
+        scheds = self.lr_schedulers()
+        return [] if scheds is None else list(scheds) if isinstance(scheds, list) else [scheds]
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())

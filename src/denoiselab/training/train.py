@@ -65,11 +65,16 @@ def refuse_to_overwrite(run_dir: Path) -> None:
 
 def check_scheduler_budget(cfg: DictConfig) -> None:
     """A schedule over total_steps (model/scheduler=onecycle) needs a step budget; without one,
-    OneCycleLR fails deep inside Lightning with a bare 'total_steps' error."""
+    OneCycleLR fails deep inside Lightning with a bare 'total_steps' error. One over wall-clock time
+    (cosine_time) needs a time budget."""
     sched = cfg.model.get("scheduler")
     if sched is not None and "total_steps" in sched and int(sched.total_steps) <= 0:
         raise ValueError("model/scheduler=onecycle spans trainer.max_steps, which is not set: pass "
                          "trainer.max_steps=N (a time budget, trainer.max_time, has no known length)")
+    if (sched is not None and str(sched.get("_target_", "")).endswith("WarmupCosineByTime")
+            and not cfg.get("time_budget") and not cfg.trainer.get("max_time")):
+        raise ValueError("model/scheduler=cosine_time decays over a time budget, and none is set: pass "
+                         "time_budget=SECONDS or trainer.max_time=DD:HH:MM:SS")
 
 
 def fit_strategy_to_accelerator(cfg: DictConfig) -> None:

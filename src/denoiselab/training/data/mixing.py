@@ -24,6 +24,7 @@ from denoiselab.core.rooms import KEY as rooms_key
 from denoiselab.core.rooms import RirBank, reverberate
 from denoiselab.training.data import augment as aug
 from denoiselab.training.data.device_path import KEY as device_key
+from denoiselab.training.data.device_path import QUIET_KEY as device_quiet
 from denoiselab.training.data.device_path import through_devices
 
 MODES = ("gain", "snr")
@@ -100,7 +101,7 @@ class Mixer:
         if augmented:
             noisy, clean, noise = aug.level_and_clip(noisy, clean, batch)
         if device_key in batch:  # the device's own defects in input and target alike
-            noisy, clean = through_devices(noisy, clean, batch[device_key], sample_rate)
+            noisy, clean = through_devices(noisy, clean, batch[device_key], sample_rate, batch.get(device_quiet))
             noise = noisy - clean
         if self.peak_normalize:
             noisy, clean, noise = peak_normalize(noisy, clean, noise, peak=self.peak)
