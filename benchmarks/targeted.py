@@ -3,12 +3,14 @@ the generic model and the peers on recordings of that type it never saw, plus th
 
     python benchmarks/targeted.py [--types esc10_chainsaw,esc10_clock_tick,esc10_helicopter] [--minutes 2,5,10]
                                   [--generic-noise DIR] [--recipe "OVERRIDES"] [--results NAME.md] [--reuse]
+                                  [--pick last|best] [--cumulative]
 
 For each type T (a noise category of ../shared/data/dev/noise, 8 recordings): its first 5 recordings
 are the lab's "room noise" for fine-tuning, the last 3 the test noise. Fine-tuning:
 `denoiselab-train experiment=finetune init_from=default data.clean=<train speech> data.noise=<5 files>`
-with time_budget per stage (2, then 3 more, then 5 more minutes: auto_resume continues one run, and each
-stage's monitored-best checkpoint is scored), with the general pool at its default (builtin)
+with time_budget per stage: one run per budget from the generic model, as a user would run it (or, with
+--cumulative, one run continued: 2, then 3 more, then 5 more minutes), each scored with its final
+checkpoint (--pick best: the monitored best), with the general pool given by --generic-noise
 (finetune.generic_noise). Test: every dev utterance once with the 3 held-out recordings, and again with
 the 5 fine-tuning recordings (new speech: the lab's case, where the test room's noise is what was
 recorded), SNR cycling -5..15 dB (seed 2024), scored by denoiselab-evaluate with DeepFilterNet3 and
@@ -44,7 +46,7 @@ def summary(path: Path) -> dict[str, dict]:
 
 @functools.lru_cache(maxsize=None)
 def steps_of(tdir: Path, system: str) -> str:
-    """The optimizer step of a fine-tuned stage's checkpoint (its monitored best), '' for other systems."""
+    """The optimizer step of a fine-tuned stage's scored checkpoint, '' for other systems."""
     from denoiselab.core.checkpoints import load_checkpoint
 
     ckpt = tdir / f"finetuned_{system.split()[1]}min.ckpt" if system.startswith("fine-tuned ") else None
@@ -61,14 +63,17 @@ def score(ckpts: dict[str, str], noise_dir: Path, tdir: Path, tag: str, peer_py:
 
 
 def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], recipe: list[str], peer_py: Path,
-                       commands: list) -> None:
-    """Split the type's recordings, fine-tune one run for the cumulative budgets (each stage's monitored best
-    copied to tdir/finetuned_<N>min.ckpt) and score the stages on both test conditions."""
+                       commands: list, pick: str = "last", separate: bool = True) -> None:
+    """Split the type's recordings, fine-tune for each budget (``separate``: one run per budget from the
+    generic model, as a user would; else one run continued for the cumulative budgets), copy each stage's
+    ``pick`` checkpoint (last, or the monitored best) to tdir/finetuned_<N>min.ckpt and score the stages on
+    both test conditions."""
     from denoiselab.core.checkpoints import best_checkpoint
 
     py = sys.executable
-    if (tdir / "finetune").exists():  # a half-finished type: its time budgets would no longer add up
-        shutil.rmtree(tdir / "finetune")
+    for old in tdir.glob("finetune*"):  # a half-finished type: its time budgets would no longer add up
+        if old.is_dir() and old.name != "finetune_noise":
+            shutil.rmtree(old)
     for part, chosen in (("finetune_noise", files[:5]), ("test_noise", files[5:])):
         (tdir / part).mkdir(parents=True, exist_ok=True)
         for f in chosen:
@@ -78,14 +83,16 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
     stages: dict[str, Path] = {}
     done = 0.0
     for minutes in budgets:
+        run_dir = tdir / (f"finetune_{minutes:g}min" if separate else "finetune")
+        seconds = minutes * 60 if separate else (minutes - done) * 60
         run_logged([py, "-m", "denoiselab.cli.train", "experiment=finetune", "init_from=default",
              f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={tdir / 'finetune_noise'}",
-             f"time_budget={(minutes - done) * 60:.0f}", "trainer.max_time=null", "auto_resume=true",
-             f"hydra.run.dir={tdir / 'finetune'}", *recipe], commands)
+             f"time_budget={seconds:.0f}", "trainer.max_time=null", "auto_resume=true",
+             f"hydra.run.dir={run_dir}", *recipe], commands)
         done = minutes
         best = tdir / f"finetuned_{minutes:g}min.ckpt"
-
-        shutil.copy2(best_checkpoint(tdir / "finetune") or tdir / "finetune" / "checkpoints" / "last.ckpt", best)
+        last = run_dir / "checkpoints" / "last.ckpt"
+        shutil.copy2((best_checkpoint(run_dir) if pick == "best" else None) or last, best)
         stages[f"fine-tuned {minutes:g} min"] = best
     ckpts = {"generic default": "default", **{n: str(c) for n, c in stages.items()}}
     for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
@@ -102,6 +109,12 @@ def main() -> None:
                    help="finetune.generic_noise: the general pool that keeps the model from forgetting")
     p.add_argument("--recipe", default="", help="more overrides for every fine-tuning run (space-separated)")
     p.add_argument("--results", default="targeted.md", help="file name under benchmarks/results/")
+    p.add_argument("--pick", choices=("last", "best"), default="last",
+                   help="checkpoint scored per stage: the final weights (what the README tells users to take "
+                        "after a decayed lr) or the monitored best on the small validation split")
+    p.add_argument("--cumulative", action="store_true",
+                   help="one run continued through the budgets (each stage restarts the lr schedule) instead "
+                        "of one run per budget from the generic model")
     p.add_argument("--reuse", action="store_true",
                    help="keep the results of types whose evaluation already finished (an interrupted run goes on)")
     args = p.parse_args()
@@ -124,7 +137,7 @@ def main() -> None:
             print(f"{noise_type}: reusing {tdir / 'eval'}", flush=True)
             reused.append(noise_type)
         else:
-            finetune_and_score(tdir, files, budgets, recipe, peer_py, commands)
+            finetune_and_score(tdir, files, budgets, recipe, peer_py, commands, args.pick, not args.cumulative)
         results[noise_type] = summary(tdir / "eval" / "summary.csv")
         if (tdir / "eval_seen" / "summary.csv").exists():
             seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
@@ -142,8 +155,11 @@ def main() -> None:
     lines = ["# Targeted denoising: fine-tuning the shipped model on one noise type", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
              f"{time.strftime('%Y-%m-%d')}. Budgets are wall-clock minutes of fine-tuning on this machine "
-             f"(`time_budget`), cumulative within one run; each stage is scored with its monitored-best "
-             f"checkpoint. Fine-tuning: `experiment=finetune` on the type's first 5 dev recordings (4 for "
+             f"(`time_budget`), "
+             f"{'cumulative within one run' if args.cumulative else 'one run per budget from the generic model'}"
+             f"; each stage is scored with its "
+             f"{'monitored-best' if args.pick == 'best' else 'final (last.ckpt)'} checkpoint. "
+             f"Fine-tuning: `experiment=finetune` on the type's first 5 dev recordings (4 for "
              f"training, 1 for validation: about 20 s of noise), speech from train/clean, plus "
              f"`{' '.join(recipe)}`. Test: the 55 dev utterances once each, SNR cycling -5/0/5/10/15 dB, with "
              f"the type's other 3 recordings, and with the 5 recordings it was fine-tuned on (new speech). "

@@ -227,7 +227,7 @@ def test_dnsmos_scores_recordings_without_reference(tmp_path):
 @pytest.mark.slow
 def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, tiny_ckpt, tmp_path):
     """denoiselab-device devices=DIR finetune.noise=ROOM: a fine-tuning run on the room noise with the
-    campaign's references as speech, then scoring with its best checkpoint, named in the report."""
+    campaign's references as speech, then scoring with its final checkpoint, named in the report."""
     import os
     import subprocess
     import sys
@@ -250,6 +250,7 @@ def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, t
     assert (out / "finetune" / "checkpoints" / "last.ckpt").is_file()
     md = (out / "report.md").read_text()
     assert "fine-tuned from" in md and str(room) in md and "campaign references" in md
+    assert str(out / "finetune" / "checkpoints" / "last.ckpt") in md  # the decayed run's final state
     assert _rows(out / "per_device.csv")
 
 

@@ -23,6 +23,7 @@ from hydra_helpers import compose_train, corpus_overrides
 def _finetune(corpus, cache_dir, out, init, extra=()):
     cfg = compose_train(["experiment=finetune", f"init_from={init}", *corpus_overrides(corpus, cache_dir),
                          "data.clip_seconds=1.0", "data.batch_size=4", "data.num_workers=0", "trainer.max_time=null",
+                         "time_budget=600",  # the recipe's lr decays over a time budget; steps end these runs
                          "trainer.val_check_interval=null", "trainer.check_val_every_n_epoch=1",
                          "finetune.min_noise_seconds=0", *extra], out)
     try:
@@ -141,6 +142,10 @@ def test_the_finetune_interface_as_documented(corpus, tmp_path, tiny_ckpt):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     best = sorted((out / "checkpoints").glob("best*.ckpt"))
     assert (out / "checkpoints" / "last.ckpt").is_file() and best
+    # the recipe's lr decays over trainer.max_time: the final state was trained at a fraction of the peak
+    last = load_checkpoint(out / "checkpoints" / "last.ckpt")
+    assert last["optimizer_states"][0]["param_groups"][0]["lr"] < 0.5 * 2e-3
+    assert "the last checkpoint is the model to use" in proc.stdout
     from denoiselab.cli.enhance import main as enhance
 
     src = tmp_path / "in.wav"

@@ -54,13 +54,16 @@ def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
     proc = subprocess.run(cmd)
     if proc.returncode != 0:
         raise UserError(f"fine-tuning on {ft.noise} failed (exit {proc.returncode}); see {run_dir / 'train.log'}")
-    best = best_checkpoint(run_dir) or run_dir / "checkpoints" / "last.ckpt"
+    # experiment=finetune decays its lr to the end of the budget: the final state is the model (the
+    # monitored best on a few seconds of validation noise is the noisier choice); the best if it is gone
+    last = run_dir / "checkpoints" / "last.ckpt"
+    chosen_ckpt = last if last.is_file() else best_checkpoint(run_dir) or last
     steps = max((json.loads(line).get("step", 0) for line in (run_dir / "metrics.jsonl").read_text().splitlines()),
                 default=0)
     made = (f"fine-tuned from {start} (sha1 {sha1_of(start)}) on the room noise {ft.noise} with "
             f"{'the campaign references' if not ft.get('speech') else ft.speech} as speech: {steps} steps in "
-            f"{ft.time_budget}; checkpoint {best}")
-    return str(best), made
+            f"{ft.time_budget}; checkpoint {chosen_ckpt}")
+    return str(chosen_ckpt), made
 
 
 def _device(cfg: DictConfig) -> None:

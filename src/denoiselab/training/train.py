@@ -225,6 +225,9 @@ def _print_summary(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float
         print(f"best checkpoint: {best}")
     if last.is_file():
         print(f"last checkpoint: {last}")
+        sched = cfg.model.get("scheduler") or {}
+        if str(sched.get("_target_", "")).endswith("WarmupCosineByTime"):
+            print("(the lr decayed to the end of the time budget: the last checkpoint is the model to use)")
 
 
 @task_wrapper
