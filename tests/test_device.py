@@ -251,6 +251,10 @@ def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, t
     md = (out / "report.md").read_text()
     assert "fine-tuned from" in md and str(room) in md and "campaign references" in md
     assert str(out / "finetune" / "checkpoints" / "last.ckpt") in md  # the decayed run's final state
+    from omegaconf import OmegaConf
+
+    run_cfg = OmegaConf.load(out / "finetune" / ".hydra" / "config.yaml")
+    assert run_cfg.data.device_path.p == 0.8  # device defects stay in the target, as in device_eval
     assert _rows(out / "per_device.csv")
 
 
