@@ -90,10 +90,10 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
              f"time_budget={seconds:.0f}", "trainer.max_time=null", "auto_resume=true",
              f"hydra.run.dir={run_dir}", *recipe], commands)
         done = minutes
-        best = tdir / f"finetuned_{minutes:g}min.ckpt"
+        scored = tdir / f"finetuned_{minutes:g}min.ckpt"
         last = run_dir / "checkpoints" / "last.ckpt"
-        shutil.copy2((best_checkpoint(run_dir) if pick == "best" else None) or last, best)
-        stages[f"fine-tuned {minutes:g} min"] = best
+        shutil.copy2((best_checkpoint(run_dir) if pick == "best" else None) or last, scored)
+        stages[f"fine-tuned {minutes:g} min"] = scored
     ckpts = {"generic default": "default", **{n: str(c) for n, c in stages.items()}}
     for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
         score(ckpts, noise_dir, tdir, tag, peer_py, commands)

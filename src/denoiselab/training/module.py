@@ -15,7 +15,7 @@ from denoiselab.core.checkpoints import CKPT_KEY
 from denoiselab.core.denoiser import Denoiser
 from denoiselab.core.spectral import SpectralFrontEnd
 from denoiselab.training.losses import si_sdr
-from denoiselab.training.schedules import WarmupCosineByTime, invocation_time_left
+from denoiselab.training.schedules import NO_TIME_BUDGET, WarmupCosineByTime, invocation_time_left
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,7 @@ class DenoiseModule(L.LightningModule):
             return
         left = invocation_time_left(self.trainer)
         if left is None:
-            raise ValueError("model/scheduler=cosine_time decays over a time budget, and this run has none: "
-                             "pass time_budget=SECONDS or trainer.max_time=DD:HH:MM:SS")
+            raise ValueError(NO_TIME_BUDGET)  # train.py refuses it before building; this guards other callers
         for sched in timed:
             sched.start_clock(left)
         log.info("lr decays to %.3g x over the %.0f s this run has left", timed[0].final_factor, left)

@@ -14,6 +14,15 @@ from typing import Any, Callable
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+#: Why a run with model/scheduler=cosine_time is refused without a time budget.
+NO_TIME_BUDGET = ("model/scheduler=cosine_time decays over a time budget, and this run has none: pass "
+                  "time_budget=SECONDS or trainer.max_time=DD:HH:MM:SS")
+
+
+def decays_over_time(scheduler_cfg: Any) -> bool:
+    """Whether a model.scheduler config node is this schedule (the config is checked before anything is built)."""
+    return bool(scheduler_cfg) and str(scheduler_cfg.get("_target_", "")).endswith(WarmupCosineByTime.__name__)
+
 
 class WarmupCosineByTime(LRScheduler):
     """Linear warm-up from ``start_factor`` × lr over ``warmup_steps`` optimizer steps, then a cosine

@@ -31,6 +31,7 @@ from denoiselab.core.progress import interactive
 from denoiselab.training.callbacks import InvocationBudget, ProgressLines, parse_duration
 from denoiselab.training.finetune import adopt_model_settings, freeze, load_weights
 from denoiselab.training.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
+from denoiselab.training.schedules import NO_TIME_BUDGET, decays_over_time
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,8 @@ def check_scheduler_budget(cfg: DictConfig) -> None:
     if sched is not None and "total_steps" in sched and int(sched.total_steps) <= 0:
         raise ValueError("model/scheduler=onecycle spans trainer.max_steps, which is not set: pass "
                          "trainer.max_steps=N (a time budget, trainer.max_time, has no known length)")
-    if (sched is not None and str(sched.get("_target_", "")).endswith("WarmupCosineByTime")
-            and not cfg.get("time_budget") and not cfg.trainer.get("max_time")):
-        raise ValueError("model/scheduler=cosine_time decays over a time budget, and none is set: pass "
-                         "time_budget=SECONDS or trainer.max_time=DD:HH:MM:SS")
+    if decays_over_time(sched) and not cfg.get("time_budget") and not cfg.trainer.get("max_time"):
+        raise ValueError(NO_TIME_BUDGET)
 
 
 def fit_strategy_to_accelerator(cfg: DictConfig) -> None:
@@ -225,8 +224,7 @@ def _print_summary(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float
         print(f"best checkpoint: {best}")
     if last.is_file():
         print(f"last checkpoint: {last}")
-        sched = cfg.model.get("scheduler") or {}
-        if str(sched.get("_target_", "")).endswith("WarmupCosineByTime"):
+        if decays_over_time(cfg.model.get("scheduler")):
             print("(the lr decayed to the end of the time budget: the last checkpoint is the model to use)")
 
 
