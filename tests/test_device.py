@@ -302,6 +302,47 @@ def test_calibration_against_a_quiet_room_campaign(tmp_path):
     assert (out / "quiet_per_device.csv").is_file()
 
 
+def test_another_tools_outputs_score_as_its_function_would(tmp_path):
+    """processed=DIR (e.g. DeepFilterNet's outputs from the peers harness): each recording's output is
+    found by its path under DIR, at any rate and extension, and scored as if the tool had been called
+    in-process: same per-device and quiet-room scores, the folder named as the denoiser."""
+    from denoiselab.core.audio import read
+    from denoiselab.evaluation.device_sim import PROFILES, record
+
+    root, proc = tmp_path / "campaign", tmp_path / "wiener_outputs"
+    (root / "reference").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i, x in enumerate(_speech(2)):
+        ref = np.concatenate([np.zeros(1600, np.float32), x, np.zeros(800, np.float32)])
+        sf.write(root / "reference" / f"u{i}.wav", ref, SR)
+        noise = rng.standard_normal(ref.size).astype(np.float32)
+        for name in ("headset", "phone_nb"):
+            for room, at_mic in (("", ref + noise * snr_gain(ref, noise, 5.0)), ("quiet/", ref)):
+                y, rate = record(PROFILES[name], at_mic, SR, np.random.default_rng(i))
+                (root / room / name).mkdir(parents=True, exist_ok=True)
+                sf.write(root / room / name / f"u{i}.wav", y, rate)
+                # the other tool's outputs: float wav at the recording's rate, the telephone's as 16 kHz flac
+                out = wiener_leading(y, rate)
+                (proc / room / name).mkdir(parents=True, exist_ok=True)
+                if rate == SR:
+                    sf.write(proc / room / name / f"u{i}.wav", out, rate, subtype="FLOAT")
+                else:
+                    sf.write(proc / room / name / f"u{i}.flac", resample(out, rate, SR), SR)
+    assert read(root / "phone_nb" / "u0.wav")[1] == 8000  # the resampled path is exercised
+    _, direct = evaluate_devices(root, tmp_path / "direct", denoise=wiener_leading, dnsmos=False)
+    _, outside = evaluate_devices(root, tmp_path / "outside", processed=proc, dnsmos=False)
+    for d, o in zip(direct, outside):
+        assert d["device"] == o["device"]
+        assert o["pesq_wb_after"] == pytest.approx(d["pesq_wb_after"], abs=0.01 if d["device"] == "headset" else 0.1)
+        assert o["pesq_wb_after"] != pytest.approx(o["pesq_wb_before"], abs=0.02)  # the outputs were used
+    quiet_d, quiet_o = _rows(tmp_path / "direct" / "quiet_per_device.csv"), _rows(tmp_path / "outside" / "quiet_per_device.csv")
+    assert [float(r["estoi_after"]) for r in quiet_o] == pytest.approx([float(r["estoi_after"]) for r in quiet_d], abs=0.01)
+    assert "room noise removed by wiener_outputs" in (tmp_path / "outside" / "report.md").read_text()
+    (proc / "quiet" / "headset" / "u1.wav").unlink()
+    with pytest.raises(FileNotFoundError, match=r"no output for recording quiet/headset/u1.wav \(1 of 8"):
+        evaluate_devices(root, tmp_path / "missing", processed=proc, dnsmos=False)
+
+
 def test_without_a_model_choice_the_device_evaluation_model_is_used_and_named():
     from denoiselab.core.model_files import DEVICE_EVAL_MODEL
     from denoiselab.evaluation.device import build_denoiser

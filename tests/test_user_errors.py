@@ -21,6 +21,8 @@ def place(tmp_path_factory, corpus):
     (root / "junk.ckpt").write_bytes(b"this is not a checkpoint")
     (root / "not_a_sweep").mkdir()
     sf.write(root / "one.wav", np.zeros(1600, np.float32) + 0.01, 16000)
+    (root / "devs" / "mic").mkdir(parents=True)
+    sf.write(root / "devs" / "mic" / "take1.wav", np.zeros(16000, np.float32) + 0.01, 16000)
     return {"root": root, **{k: str(v) for k, v in corpus.items()}}
 
 
@@ -68,6 +70,11 @@ MISTAKES = [
      "strength must be in [0, 1]"),
     ("device: missing folder", "device", lambda p: [f"devices={p['root'] / 'nope'}"],
      "devices folder does not exist"),
+    ("device: two denoisers", "device", lambda p: [f"devices={p['root'] / 'devs'}", "baseline=wiener",
+                                                   f"processed={p['root'] / 'empty'}"], "choose one denoiser"),
+    ("device: processed folder lacks an output", "device",
+     lambda p: [f"devices={p['root'] / 'devs'}", f"processed={p['root'] / 'empty'}"],
+     "has no output for recording mic/take1.wav"),
     ("export: missing checkpoint", "export", lambda p: ["--ckpt", str(p["root"] / "nope.ckpt"), "--out",
                                                         str(p["root"] / "x.pt")], "model file not found"),
     ("prepare: missing folder", "prepare", lambda p: ["--clean", str(p["root"] / "nope"), "--noise", p["noise"],

@@ -2,6 +2,7 @@
 
     denoiselab-device devices=DIR [ckpt=PATH|default] [dnsmos=false] hydra.run.dir=OUT
     denoiselab-device devices=DIR finetune.noise=ROOM_NOISE_DIR hydra.run.dir=OUT   # fine-tune first
+    denoiselab-device devices=DIR processed=PROCESSED_DIR hydra.run.dir=OUT  # another tool's outputs
 
 DIR holds one folder per device (+ optional reference/ with the played signals, same file names),
 or a manifest.csv with columns device,file,reference. Writes per_recording.csv, per_device.csv,
@@ -72,15 +73,19 @@ def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
 def _device(cfg: DictConfig) -> None:
     out = Path(cfg.paths.output_dir)
     ckpt, made = cfg.get("ckpt"), None
+    chosen = [k for k in ("ckpt", "baseline", "processed") if cfg.get(k)]
     if (cfg.get("finetune") or {}).get("noise"):
-        if cfg.get("baseline"):
-            raise UserError("finetune.noise fine-tunes a model; it cannot be combined with baseline=")
+        chosen.append("finetune.noise")
+    if len(chosen) > 1 and chosen != ["ckpt", "finetune.noise"]:  # a chosen model may be fine-tuned
+        raise UserError(f"choose one denoiser: {' and '.join(f'{k}=' for k in chosen)} were given together "
+                        "(finetune.noise fine-tunes a model: ckpt= or the shipped one)")
+    if (cfg.get("finetune") or {}).get("noise"):
         ckpt, made = finetune_on_room_noise(cfg, out)
     rows, devs = evaluate_devices(cfg.devices, out, ckpt, cfg.get("baseline"), accelerator_of(cfg),
                                   float(cfg.strength), cfg.get("atten_limit_db"), cfg.get("min_correlation"),
                                   float(cfg.max_delay_s), bool(cfg.dnsmos), model_story=made,
                                   min_confidence=float(cfg.min_confidence),
-                                  denoise_in_band=bool(cfg.denoise_in_band))
+                                  denoise_in_band=bool(cfg.denoise_in_band), processed=cfg.get("processed"))
     from rich.console import Console
 
     shown = [c for c in ("pesq_wb_before", "pesq_wb_after", "dnsmos_ovrl_before", "dnsmos_ovrl_after", "snr_est_before")

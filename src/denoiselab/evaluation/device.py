@@ -31,6 +31,7 @@ from denoiselab.core.progress import track
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation import report
 from denoiselab.evaluation.alignment import MIN_CONFIDENCE, AlignmentError, align, passband, shift
+from denoiselab.evaluation.evaluate import ProcessedFolder
 from denoiselab.evaluation.lab_measures import FR_BANDS, measure
 
 log = logging.getLogger(__name__)
@@ -516,6 +517,15 @@ def _html(md: str, pngs: list[Path]) -> str:
 
 
 # ---------------------------------------------------------------------- entry points
+def processed_name(root: Path, rec: Recording) -> str:
+    """Where another tool's output for ``rec`` lies inside a processed folder: its path relative to the
+    campaign folder (a manifest's file outside it: <device>/<file name>)."""
+    try:
+        return rec.path.relative_to(root).as_posix()
+    except ValueError:
+        return f"{rec.device}/{rec.path.name}"
+
+
 def build_denoiser(ckpt: str | None, baseline: str | None, accelerator: str, strength: float,
                    atten_limit_db: float | None) -> tuple[Callable[[np.ndarray, int], np.ndarray], dict[str, Any]]:
     if baseline:
@@ -542,16 +552,31 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
                      max_delay_s: float = 2.0,
                      dnsmos: bool = True, denoise: Callable[[np.ndarray, int], np.ndarray] | None = None,
                      model_story: str | None = None, min_confidence: float = MIN_CONFIDENCE,
-                     denoise_in_band: bool = True) -> tuple[list[dict], list[dict]]:
+                     denoise_in_band: bool = True, processed: str | Path | None = None
+                     ) -> tuple[list[dict], list[dict]]:
     """Python API of denoiselab-device; returns (per-recording rows, per-device rows).
 
     ``denoise`` (any f(wave, rate) -> wave) replaces ckpt/baseline, e.g. for a model of your own.
+    ``processed``: a folder of recordings another tool has already denoised, laid out like DIR
+    (PROCESSED/<device>/<file>, PROCESSED/quiet/<device>/<file>; any extension and rate, time-aligned
+    with the recordings), scored exactly as a model's output would be.
     ``denoise_in_band``: keep the denoiser's changes only in the band a telephone-band device passes
     (keep_device_band).
     """
     root = Path(devices_dir).expanduser()
     recs = discover(root)
-    if denoise is not None:
+    outputs = None
+    if processed is not None:
+        if denoise is not None or ckpt or baseline:
+            raise ValueError("processed= scores another tool's outputs; it cannot be combined with a model "
+                             "or baseline")
+        outputs = ProcessedFolder(processed)
+        quiet = discover(root / QUIET, reference_dir=root / "reference") if (root / QUIET).is_dir() else []
+        outputs.check_names([processed_name(root, r) for r in recs + quiet], "recording")
+        # the report names the denoiser by the folder's name (e.g. peers' enhanced/deepfilternet3)
+        settings = {"denoiser": str(outputs.folder), "processed": "outputs of another tool, read from this "
+                    "folder (matched by path relative to the devices folder)"}
+    elif denoise is not None:
         settings = {"denoiser": getattr(denoise, "__name__", repr(denoise))}
     else:
         denoise, settings = build_denoiser(ckpt, baseline, accelerator, strength, atten_limit_db)
@@ -567,8 +592,10 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
     def score_all(recordings: list[Recording], what: str) -> tuple[list[dict], dict]:
         rows, examples = [], {}
         for rec in track(recordings, what, "recordings"):
+            den = denoise if outputs is None else (
+                lambda x, sr, name=processed_name(root, rec): outputs.load_named(name, x.size, sr))
             try:
-                row, signals = score_recording(rec, denoise, min_correlation, max_delay_s, dnsmos, min_confidence,
+                row, signals = score_recording(rec, den, min_correlation, max_delay_s, dnsmos, min_confidence,
                                                denoise_in_band)
             except (audio.AudioError, FileNotFoundError) as err:
                 row, signals = {"device": rec.device, "file": str(rec.path), "reference": str(rec.reference or ""),

@@ -136,31 +136,39 @@ def write_testset(items: Sequence[TestItem], out_dir: Path) -> Path:
 
 
 class ProcessedFolder:
-    """A system whose outputs already exist: another tool's enhanced files, matched to the test
-    items by relative path (any extension, any rate; resampled, downmixed and length-matched)."""
+    """A system whose outputs already exist: another tool's enhanced files, matched to the inputs by
+    relative path (any extension, any rate; resampled, downmixed and length-matched). Used for test
+    items (denoiselab-evaluate +processed.NAME=DIR) and device recordings (denoiselab-device processed=DIR)."""
 
     def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
+        self.folder = Path(folder).expanduser()
         if not self.folder.is_dir():
             raise FileNotFoundError(f"processed-output folder does not exist: {self.folder}")
         self.files = {str(p.relative_to(self.folder).with_suffix("")): p for p in audio.find_all([self.folder])}
 
-    def check(self, items: Sequence[TestItem]) -> None:
-        """Fail before any work when an output is missing."""
-        missing = [it.name for it in items if str(Path(it.name).with_suffix("")) not in self.files]
+    def check_names(self, names: Sequence[str], what: str = "test file") -> None:
+        """Fail before any work when an output is missing (names: paths relative to the folder)."""
+        missing = [n for n in names if str(Path(n).with_suffix("")) not in self.files]
         if missing:
-            raise FileNotFoundError(f"{self.folder} has no output for test file {missing[0]}"
-                                    f" ({len(missing)} of {len(items)} missing)")
+            raise FileNotFoundError(f"{self.folder} has no output for {what} {missing[0]}"
+                                    f" ({len(missing)} of {len(names)} missing; outputs are matched by path "
+                                    "relative to the folder, any audio extension)")
 
-    def load(self, item: TestItem) -> np.ndarray:
-        self.check([item])
-        path = self.files[str(Path(item.name).with_suffix(""))]
-        y, rate = audio.read(path)
-        y = audio.resample(audio.to_mono(y), rate, item.rate)
-        n = item.noisy.shape[-1]
+    def check(self, items: Sequence[TestItem]) -> None:
+        self.check_names([it.name for it in items])
+
+    def load_named(self, name: str, n: int, rate: int) -> np.ndarray:
+        """The output for input ``name`` at ``rate``, cut or zero-padded to the input's ``n`` samples."""
+        self.check_names([name])
+        path = self.files[str(Path(name).with_suffix(""))]
+        y, file_rate = audio.read(path)
+        y = audio.resample(audio.to_mono(y), file_rate, rate)
         if abs(y.shape[-1] - n) > 0.01 * n:
             log.warning("%s: output length %d differs from the input's %d samples", path, y.shape[-1], n)
-        return np.pad(y[:n], (0, max(0, n - y.shape[-1])))
+        return np.pad(y[:n], (0, max(0, n - y.shape[-1]))).astype(np.float32)
+
+    def load(self, item: TestItem) -> np.ndarray:
+        return self.load_named(item.name, item.noisy.shape[-1], item.rate)
 
 
 def snr_bucket(snr: float, width: float = 5.0) -> str:
