@@ -82,3 +82,25 @@ def test_dnsmos_ranks_clean_speech_above_noisy_speech(speech):
     assert clean_score["dnsmos_ovrl"] > noisy_score["dnsmos_ovrl"] + 0.3
     assert clean_score["dnsmos_bak"] > noisy_score["dnsmos_bak"]
     assert all(1.0 <= v <= 5.0 for v in clean_score.values())
+
+
+def test_dnsmos_scores_a_signal_seen_before_without_running_the_model_again(monkeypatch):
+    """A campaign scored once per denoiser sends the same raw recordings every time: one model call each."""
+    calls = []
+
+    def fake_model(x, sr):
+        calls.append(x.size)
+        return {"dnsmos_ovrl": float(x.sum()), "dnsmos_sig": 1.0, "dnsmos_bak": 1.0, "dnsmos_p808": 1.0}
+
+    monkeypatch.setattr(M, "_DNSMOS", fake_model)
+    monkeypatch.setattr(M, "_DNSMOS_SEEN", type(M._DNSMOS_SEEN)())
+    x = np.linspace(-0.5, 0.5, 16000, dtype=np.float32)
+    first = M.dnsmos(x, 16000)
+    first["dnsmos_ovrl"] = 99.0  # a caller changing its dict does not change what is remembered
+    again = M.dnsmos(x.astype(np.float64), 16000)
+    assert len(calls) == 1 and again["dnsmos_ovrl"] == pytest.approx(float(x.sum()))
+    y = x.copy()
+    y[7] += 1e-3
+    M.dnsmos(y, 16000)
+    M.dnsmos(x, 8000)
+    assert len(calls) == 3  # another signal, or the same samples at another rate, is scored
