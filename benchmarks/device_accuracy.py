@@ -255,7 +255,12 @@ def main() -> None:
               *preservation_table(quiet_of, lambda d: "pesq_wb", label_metric=False), "",
               "The same on the metric suited to each device's band (PESQ-NB, P.862.1, for the narrow-band "
               "devices; PESQ-WB for the others):", "",
-              *preservation_table(quiet_of, band_metric, label_metric=True)]
+              *preservation_table(quiet_of, band_metric, label_metric=True), "",
+              "The defects themselves, measured on the quiet-room recordings (`lab_measures.defect_change`): "
+              "the noise floor in the speech pauses after minus before denoising, in dB (a device's self-noise "
+              "and hum; negative = the denoiser removed it), and the change of the device's frequency response "
+              "(colouring: mean absolute dB over the third-octave bands reliable before and after):", "",
+              *defect_table(quiet_of)]
     lines += ["", "## Alignment on the campaign", "", "| SNR dB | recordings with a reference | refused | "
               "largest delay error (samples at the file's rate) | swapped references refused |",
               "|---|---|---|---|---|"]
@@ -281,6 +286,17 @@ def preservation_table(quiet_of: dict[str, list[dict]], metric_of, label_metric:
     for label, quiet in quiet_of.items():
         moves = [d[f"{metric_of(d)}_after"] - d[f"{metric_of(d)}_before"] for d in quiet]
         lines.append(f"| {label} | " + " | ".join(f"{v:+.2f}" for v in moves) + " |")
+    return lines
+
+
+def defect_table(quiet_of: dict[str, list[dict]]) -> list[str]:
+    """Markdown rows: per denoiser and device, pause-floor change dB / response change dB (quiet room)."""
+    first = next(iter(quiet_of.values()))
+    lines = ["| system | " + " | ".join(f"{d['device']} floor / response dB" for d in first) + " |",
+             "|---|" + "---|" * len(first)]
+    for label, quiet in quiet_of.items():
+        cells = [f"{d['noise_floor_after_dbfs'] - d['noise_floor_dbfs']:+.1f} / {d['fr_change_db']:.1f}" for d in quiet]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 

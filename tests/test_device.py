@@ -265,12 +265,35 @@ def test_lab_measurements_per_device(report_dir):
     # the studio device passes 100 Hz..6 kHz at 0 dB re 1 kHz; the phone has nothing reliable below 300 Hz
     assert abs(float(devs["studio"]["fr_2000"])) < 3 and devs["phone"]["fr_100"] == "nan"
     assert -45 < float(devs["studio"]["asl_dbov"]) < -10
+    noisy_room = devs["studio_noisyroom"]  # Wiener takes the room's noise out of the pauses
+    assert float(noisy_room["noise_floor_after_dbfs"]) < float(noisy_room["noise_floor_dbfs"]) - 3
     recs = _rows(report_dir / "per_recording.csv")
     assert all(float(r["delay_confidence"]) >= 30 for r in recs if r["status"] == "ok" and r["reference"])
     # every 8 kHz telephone recording is narrow band and scored on PESQ-NB, the clipped one included
     # (clipping harmonics leak above 4 kHz once resampled to the scoring rate)
     phones = [r for r in recs if r["device"] in ("phone", "cheap_phone") and r["status"] == "ok"]
     assert phones and all(r["band"] == "narrow" and r["pesq_nb_before"] not in ("", "nan") for r in phones)
+
+
+def test_defect_change_shows_self_noise_removed_and_colouring_repaired():
+    """Defect preservation, per recording: a denoiser that leaves the device alone moves nothing; one that
+    removes the device's hiss lowers the pause floor without touching the response; one that undoes the
+    device's colouring moves the response."""
+    from denoiselab.evaluation.lab_measures import defect_change, noise_floor
+
+    speech = _speech(1)[0]
+    ref = np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(8000, np.float32)])
+    hiss = 3e-3 * np.random.default_rng(0).standard_normal(ref.size).astype(np.float32)
+    coloured = sosfiltfilt(butter(2, 1200, "lowpass", fs=SR, output="sos"), ref).astype(np.float32)
+    rec = coloured + hiss
+    kept = defect_change(rec, rec, ref, SR, rec)
+    assert kept["noise_floor_after_dbfs"] == pytest.approx(noise_floor(rec, ref, SR), abs=0.01)
+    assert kept["fr_change_db"] == pytest.approx(0.0, abs=0.01)
+    dehissed = defect_change(rec, coloured, ref, SR, coloured)
+    assert dehissed["noise_floor_after_dbfs"] < noise_floor(rec, ref, SR) - 10
+    assert dehissed["fr_change_db"] < 1.0
+    repaired = defect_change(rec, ref + hiss, ref, SR, ref + hiss)
+    assert repaired["fr_change_db"] > 3.0
 
 
 def test_calibration_against_a_quiet_room_campaign(tmp_path):

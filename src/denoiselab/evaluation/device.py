@@ -32,7 +32,7 @@ from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation import report
 from denoiselab.evaluation.alignment import MIN_CONFIDENCE, AlignmentError, align, passband, shift
 from denoiselab.evaluation.evaluate import ProcessedFolder
-from denoiselab.evaluation.lab_measures import FR_BANDS, measure
+from denoiselab.evaluation.lab_measures import FR_BANDS, defect_change, measure
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,7 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
         for m in metrics:
             row[f"{m}_{tag}"] = s[m]
     row.update(measure(x_al, ref16, SCORE_RATE, x, sr))
+    row.update(defect_change(x_al, e_al, ref16, SCORE_RATE, enhanced))
     return row, (x, enhanced, sr)
 
 
@@ -194,7 +195,9 @@ NON_INTRUSIVE = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "snr_est")
 
 #: Lab measurements averaged per device (from the aligned recordings).
 MEASURES = ("delay_ms", "asl_dbov", "level_diff_db", "noise_floor_dbfs", "clipping_rate",
-            *[f"fr_{fc}" for fc in FR_BANDS])
+            *[f"fr_{fc}" for fc in FR_BANDS],
+            # what denoising did to the device's own defects (lab_measures.defect_change)
+            "noise_floor_after_dbfs", "clipping_rate_after", "fr_change_db")
 
 
 def retest_spread(rows: list[dict], key: str) -> float:
@@ -424,17 +427,21 @@ def _markdown(rows, devs, have, stab, settings, pngs, calib) -> str:
     lines += ["", "## Scores of the raw recordings (the result)", "", *_score_table(devs, have, "before"), "",
               f"## After removing the room noise with {Path(str(model)).name} (diagnostic)", "",
               *_score_table(devs, have, "after"), "", "## Lab measurements", "",
-              "| device | band | delay ms | level dBov | level vs reference dB | noise floor dBFS | clipping % "
-              "| retest SD PESQ |", "|---|---|---|---|---|---|---|---|"]
+              "| device | band | delay ms | level dBov | level vs reference dB | noise floor dBFS (denoised) "
+              "| clipping % | response change by denoising dB | retest SD PESQ |", "|---" * 9 + "|"]
     for d in devs:
         clip = d.get("clipping_rate")
         clip_pct = 100 * clip if isinstance(clip, float) else None
         lines.append(f"| {d['device']} | {d.get('bandwidth') or '–'} | {_fmt(d.get('delay_ms'), digits=1)} | "
                      f"{_fmt(d.get('asl_dbov'), digits=1)} | {_fmt(d.get('level_diff_db'), digits=1)} | "
-                     f"{_fmt(d.get('noise_floor_dbfs'), digits=1)} | {_fmt(clip_pct, digits=3)} | "
+                     f"{_fmt(d.get('noise_floor_dbfs'), digits=1)} ({_fmt(d.get('noise_floor_after_dbfs'), digits=1)}) "
+                     f"| {_fmt(clip_pct, digits=3)} | {_fmt(d.get('fr_change_db'), digits=1)} | "
                      f"{_fmt(d.get('retest_sd_pesq_wb'))} |")
     lines += ["", "Frequency response per third-octave band (dB re 1 kHz) is in per_device.csv (fr_<Hz>) and the "
-              "plot below; bands with a coherence under 0.5 are left out as unreliable.", "",
+              "plot below; bands with a coherence under 0.5 are left out as unreliable. The noise floor after "
+              "denoising and the response change (mean absolute dB over the reliable bands) show what the "
+              "denoiser did besides removing the room: in a quiet room they are the device's own self-noise, hum "
+              "and colouring, which an evaluation should keep.", "",
               "## Ranking stability", ""]
     for st in stab:
         resolved_b = sum(p["resolved"] for p in st["pairs"] if p["when"] == "before")

@@ -133,3 +133,17 @@ def measure(rec: np.ndarray, ref: np.ndarray, sr: int, native: np.ndarray, nativ
         row[f"fr_{fc}"] = round(gain, 2) if coh >= MIN_COHERENCE else math.nan
         row[f"coh_{fc}"] = round(coh, 3)
     return row
+
+
+def defect_change(rec: np.ndarray, denoised: np.ndarray, ref: np.ndarray, sr: int, native_denoised: np.ndarray
+                  ) -> dict[str, float]:
+    """What a denoiser did to the device's own defects, from one aligned pair and its denoised version
+    (``rec``/``denoised``/``ref`` at ``sr``): the noise floor in the speech pauses after denoising (a
+    device's self-noise and hum are that floor in a quiet room), the clipping rate after, and the change of
+    the frequency response (colouring): mean absolute difference in dB over the bands reliable in both."""
+    before, after = frequency_response(rec, ref, sr), frequency_response(denoised, ref, sr)
+    moved = [abs(after[fc][0] - g) for fc, (g, c) in before.items()
+             if c >= MIN_COHERENCE and fc in after and after[fc][1] >= MIN_COHERENCE]
+    return {"noise_floor_after_dbfs": round(noise_floor(denoised, ref, sr), 2),
+            "clipping_rate_after": round(clipping_rate(native_denoised), 5),
+            "fr_change_db": round(float(np.mean(moved)), 2) if moved else math.nan}
