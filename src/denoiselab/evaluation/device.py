@@ -516,7 +516,7 @@ def _html(md: str, pngs: list[Path]) -> str:
     flush()
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
              ".tbl{overflow-x:auto}table{border-collapse:collapse;margin:1em 0;font-size:13px}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}"
+             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}th{white-space:normal}"
              "td:first-child,th:first-child{text-align:left}li{margin:.3em 0}code{font-size:12px;"
              "word-break:break-all;background:#f4f4f4}img{max-width:100%;display:block;margin:1em 0}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Device quality report</title>"
