@@ -120,7 +120,6 @@ def peer_outputs(camp: Path, out: Path, peers: list[str], peer_py: Path) -> dict
                     link.symlink_to(f.resolve())
     subprocess.run([str(peer_py), str(PEERS_TOOL), "--noisy-dir", str(flat), "--out-dir", str(out / "harness"),
                     "--threads", "1", "--peers", ",".join(peers)], check=True)
-    done = {}
     for peer in peers:
         for f in sorted((out / "harness" / "enhanced" / peer).glob("*.wav")):
             room, dev, name = f.name.split("__", 2)
@@ -128,8 +127,7 @@ def peer_outputs(camp: Path, out: Path, peers: list[str], peer_py: Path) -> dict
             dst.parent.mkdir(parents=True, exist_ok=True)
             if not dst.exists():
                 dst.symlink_to(f.resolve())
-            done[peer] = out / peer
-    return done
+    return {peer: out / peer for peer in peers if (out / peer).is_dir()}
 
 
 def finetune_on_room(camp: Path, room_noise: list[Path], out: Path, budget: str) -> Path:
@@ -195,18 +193,14 @@ def main() -> None:
         truth = build_campaign(camp, snr, args.utterances, noises=room_noise)
         if room_recording and FINETUNED not in systems:
             # once: the room and the references are the same at every SNR (the lab records its room once)
-            systems[FINETUNED] = str(
-                finetune_on_room(camp, room_recording, out, args.finetune_budget))
+            systems[FINETUNED] = str(finetune_on_room(camp, room_recording, out, args.finetune_budget))
         outputs = peer_outputs(camp, out / f"peers_snr{snr:g}", peers, peer_py) if peers else {}
         first = True
         for label, spec in [*systems.items(), *outputs.items()]:
             run = out / f"snr{snr:g}_{label.replace(' ', '_')}"
-            if label in outputs:
-                rows, devs = evaluate_devices(camp, run, processed=spec, dnsmos=args.dnsmos,
-                                              denoise_in_band=not args.whole_band)
-            else:
-                rows, devs = evaluate_devices(camp, run, denoise=denoiser(spec), dnsmos=args.dnsmos,
-                                              denoise_in_band=not args.whole_band)
+            system = {"processed": spec} if label in outputs else {"denoise": denoiser(spec)}
+            rows, devs = evaluate_devices(camp, run, dnsmos=args.dnsmos, denoise_in_band=not args.whole_band,
+                                          **system)
             quiet_rows = [r for r in csv.DictReader(open(run / "quiet_per_device.csv"))]
             quiet = [{k: (float(v) if _num(v) else v) for k, v in r.items()} for r in quiet_rows]
             for score in scores:

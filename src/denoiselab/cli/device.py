@@ -73,13 +73,12 @@ def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
 def _device(cfg: DictConfig) -> None:
     out = Path(cfg.paths.output_dir)
     ckpt, made = cfg.get("ckpt"), None
-    chosen = [k for k in ("ckpt", "baseline", "processed") if cfg.get(k)]
-    if (cfg.get("finetune") or {}).get("noise"):
-        chosen.append("finetune.noise")
+    room_noise = (cfg.get("finetune") or {}).get("noise")
+    chosen = [k for k in ("ckpt", "baseline", "processed") if cfg.get(k)] + (["finetune.noise"] if room_noise else [])
     if len(chosen) > 1 and chosen != ["ckpt", "finetune.noise"]:  # a chosen model may be fine-tuned
         raise UserError(f"choose one denoiser: {' and '.join(f'{k}=' for k in chosen)} were given together "
                         "(finetune.noise fine-tunes a model: ckpt= or the shipped one)")
-    if (cfg.get("finetune") or {}).get("noise"):
+    if room_noise:
         ckpt, made = finetune_on_room_noise(cfg, out)
     rows, devs = evaluate_devices(cfg.devices, out, ckpt, cfg.get("baseline"), accelerator_of(cfg),
                                   float(cfg.strength), cfg.get("atten_limit_db"), cfg.get("min_correlation"),

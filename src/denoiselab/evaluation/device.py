@@ -32,7 +32,7 @@ from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation import report
 from denoiselab.evaluation.alignment import MIN_CONFIDENCE, AlignmentError, align, passband, shift
 from denoiselab.evaluation.evaluate import ProcessedFolder
-from denoiselab.evaluation.lab_measures import FR_BANDS, defect_change, measure
+from denoiselab.evaluation.lab_measures import FR_BANDS, measure
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,7 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
         s = M.score(sig, SCORE_RATE, ref16, metrics)
         for m in metrics:
             row[f"{m}_{tag}"] = s[m]
-    row.update(measure(x_al, ref16, SCORE_RATE, x, sr))
-    row.update(defect_change(x_al, e_al, ref16, SCORE_RATE, enhanced))
+    row.update(measure(x_al, ref16, SCORE_RATE, x, sr, denoised=e_al, native_denoised=enhanced))
     return row, (x, enhanced, sr)
 
 

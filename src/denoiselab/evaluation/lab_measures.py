@@ -119,9 +119,11 @@ def bandwidth_class(x: np.ndarray, sr: int) -> str:
     return "wide" if hi <= 8200 else "super-wide"
 
 
-def measure(rec: np.ndarray, ref: np.ndarray, sr: int, native: np.ndarray, native_sr: int) -> dict[str, float | str]:
+def measure(rec: np.ndarray, ref: np.ndarray, sr: int, native: np.ndarray, native_sr: int,
+            denoised: np.ndarray | None = None, native_denoised: np.ndarray | None = None) -> dict[str, float | str]:
     """All lab measurements of one aligned pair (``rec``/``ref`` at ``sr``; ``native``: the recording at
-    its own rate, for bandwidth and clipping)."""
+    its own rate, for bandwidth and clipping); with ``denoised`` (aligned, at ``sr``) and ``native_denoised``
+    also what denoising did to the device's defects (defect_change, on the same response estimate)."""
     level, activity = active_speech_level(rec, sr)
     ref_level, _ = active_speech_level(ref, sr)
     row: dict[str, float | str] = {"asl_dbov": round(level, 2), "asl_ref_dbov": round(ref_level, 2),
@@ -129,19 +131,25 @@ def measure(rec: np.ndarray, ref: np.ndarray, sr: int, native: np.ndarray, nativ
                                    "noise_floor_dbfs": round(noise_floor(rec, ref, sr), 2),
                                    "clipping_rate": round(clipping_rate(native), 5),
                                    "bandwidth": bandwidth_class(native, native_sr)}
-    for fc, (gain, coh) in frequency_response(rec, ref, sr).items():
+    response = frequency_response(rec, ref, sr)
+    for fc, (gain, coh) in response.items():
         row[f"fr_{fc}"] = round(gain, 2) if coh >= MIN_COHERENCE else math.nan
         row[f"coh_{fc}"] = round(coh, 3)
+    if denoised is not None:
+        row.update(defect_change(rec, denoised, ref, sr,
+                                 denoised if native_denoised is None else native_denoised, before=response))
     return row
 
 
-def defect_change(rec: np.ndarray, denoised: np.ndarray, ref: np.ndarray, sr: int, native_denoised: np.ndarray
-                  ) -> dict[str, float]:
+def defect_change(rec: np.ndarray, denoised: np.ndarray, ref: np.ndarray, sr: int, native_denoised: np.ndarray,
+                  before: dict[int, tuple[float, float]] | None = None) -> dict[str, float]:
     """What a denoiser did to the device's own defects, from one aligned pair and its denoised version
     (``rec``/``denoised``/``ref`` at ``sr``): the noise floor in the speech pauses after denoising (a
     device's self-noise and hum are that floor in a quiet room), the clipping rate after, and the change of
-    the frequency response (colouring): mean absolute difference in dB over the bands reliable in both."""
-    before, after = frequency_response(rec, ref, sr), frequency_response(denoised, ref, sr)
+    the frequency response (colouring): mean absolute difference in dB over the bands reliable in both.
+    ``before``: the recording's response when already estimated (measure passes its own)."""
+    before = frequency_response(rec, ref, sr) if before is None else before
+    after = frequency_response(denoised, ref, sr)
     moved = [abs(after[fc][0] - g) for fc, (g, c) in before.items()
              if c >= MIN_COHERENCE and fc in after and after[fc][1] >= MIN_COHERENCE]
     return {"noise_floor_after_dbfs": round(noise_floor(denoised, ref, sr), 2),
