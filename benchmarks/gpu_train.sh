@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # One run on a lent GPU machine, under 9 minutes: GPU tests, training throughput (fp32 vs bf16-mixed, share
-# of a step waiting for data), then training of the realism recipe for the time left; results in $OUT.
+# of a step waiting for data), then training of the shipped model's recipe (default_model) for the time left; results in $OUT.
 #   here:    python benchmarks/gpu_pack.py                      # wheels + a data subset into .gpu/
 #   device:  run(command="bash benchmarks/gpu_train.sh", carry=[".gpu"], timeout_s=560)
-# GPU_BUDGET_S (default 500) bounds the whole script; GPU_RECIPE (default realism) picks the experiment.
+# GPU_BUDGET_S (default 500) bounds the whole script; GPU_RECIPE (default default_model) picks the experiment;
+# the lr follows a warm-up + cosine decay over the time left (model/scheduler=cosine_time).
 # On a CPU box, GPU_DRY=1 runs the same steps on the CPU with a 60-second budget (a check of the script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/gpu}
 mkdir -p "$OUT"
 BUDGET=${GPU_BUDGET_S:-500}
-RECIPE=${GPU_RECIPE:-realism}
+RECIPE=${GPU_RECIPE:-default_model}
 ACC=gpu; PREC=bf16-mixed; PRECS=32-true,bf16-mixed; STEPS=30; BATCH=32; WORKERS=8
 if [ "${GPU_DRY:-0}" = 1 ]; then ACC=cpu; PREC=32-true; PRECS=32-true; STEPS=3; BATCH=4; WORKERS=2; BUDGET=${GPU_BUDGET_S:-60}; fi
 START=$(date +%s)
@@ -33,7 +34,8 @@ LEFT=$(( BUDGET - ($(date +%s) - START) - 45 ))
 echo "== training $RECIPE for ${LEFT}s $(date +%T)"
 if [ "$LEFT" -gt 30 ]; then
   python3 -m denoiselab.cli.train "experiment=$RECIPE" "shared_data=$DATA" trainer.accelerator="$ACC" \
-      trainer.precision="$PREC" "time_budget=$LEFT" trainer.max_steps=-1 model/scheduler=warmup trainer.max_time=null \
+      trainer.precision="$PREC" "time_budget=$LEFT" trainer.max_steps=-1 model/scheduler=cosine_time "~model.scheduler.total_steps" \
+      trainer.max_time=null \
       data.batch_size="$BATCH" data.num_workers="$WORKERS" trainer.val_check_interval=200 \
       trainer.check_val_every_n_epoch=null logger=csv "hydra.run.dir=$OUT/run" 2>&1 | tail -40
   cp "$OUT/run/train.log" "$OUT/train.log"; cp "$OUT/run/metrics.jsonl" "$OUT/metrics.jsonl"
