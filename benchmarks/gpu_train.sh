@@ -5,7 +5,7 @@
 #   device:  run(command="bash benchmarks/gpu_train.sh", carry=[".gpu"], timeout_s=560)
 # GPU_BUDGET_S (default 500) bounds the whole script; GPU_RECIPE (default default_model) picks the experiment;
 # the lr follows a warm-up + cosine decay over the time left (model/scheduler=cosine_time; the recipe's
-# one-cycle total_steps is removed, so GPU_RECIPE must be one built on linear_bins, as every training recipe is).
+# one-cycle total_steps is removed, so GPU_RECIPE must be one built on linear_bins, as every from-scratch recipe is).
 # On a CPU box, GPU_DRY=1 runs the same steps on the CPU with a 60-second budget (a check of the script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
