@@ -5,6 +5,9 @@ peer denoisers scored on the very same files.
     python benchmarks/peers_sets.py [--ckpt NAME=PATH ...] [--peers gtcrn,deepfilternet3] [--sets dry,rooms,20db]
                                     [--results peers_sets.md] [--out DIR]
 
+--sets pairs (opt-in) adds the only real noisy/clean recordings in ../shared/data: 6 VoiceBank+DEMAND
+training pairs of one speaker (pairs/vbdemand_train_debug), scored as recorded (no mixing).
+
 Per set (benchmarks/_devsets.py TEST_SETS; the same mixtures recipes.py and augment_ab.py score on):
 denoiselab-evaluate freezes the mixtures as wavs, the peers harness (../shared/tools/peers, its own venv
 ../.venv-peers) enhances them on one thread, and one denoiselab-evaluate call scores noisy, our models and
@@ -29,6 +32,17 @@ from _results import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("pesq_wb", "stoi", "estoi", "si_sdr")
+REAL_PAIRS = DATA / "pairs" / "vbdemand_train_debug"
+
+
+def test_sets() -> dict[str, tuple[str, list[str]]]:
+    """{title: (tag, the data.* overrides of denoiselab-evaluate)}: the mixed dev sets, then the real pairs."""
+    dev = [f"data.clean={DATA / 'dev' / 'clean'}", f"data.noise={DATA / 'dev' / 'noise'}", "data.every_snr=false",
+           "data.seed=2024"]
+    sets = {title: (tag, [*dev, *extra]) for title, (tag, extra) in TEST_SETS.items()}
+    sets["6 real VoiceBank+DEMAND pairs (speaker p287, as recorded)"] = (
+        "pairs", [f"data.noisy={REAL_PAIRS / 'noisy'}", f"data.clean={REAL_PAIRS / 'clean'}"])
+    return sets
 
 
 def main() -> None:
@@ -48,11 +62,9 @@ def main() -> None:
     out = Path(args.out)
     commands: list[list[str]] = []
     tables: list[str] = []
-    for title, (tag, extra) in TEST_SETS.items():
+    for title, (tag, test_set) in test_sets().items():
         if tag not in args.sets.split(","):
             continue
-        test_set = [f"data.clean={DATA / 'dev' / 'clean'}", f"data.noise={DATA / 'dev' / 'noise'}",
-                    "data.every_snr=false", "data.seed=2024", *extra]
         scoring = ["baselines=[noisy]", f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=1",
                    "plots=false"]
         rows = list(csv.DictReader(open(score_with_peers(ckpts, test_set, scoring, out, f"_{tag}", peers, peer_py,
@@ -67,7 +79,8 @@ def main() -> None:
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
              f"{time.strftime('%Y-%m-%d')}. Each set: the 55 `../shared/data/dev/clean` utterances once each with "
              "dev noise (seed 2024), SNR cycling -5/0/5/10/15 dB (dry; reverberant: the same in held-out simulated "
-             "rooms, seed 1000, reference = the talker's direct path + 50 ms) or every utterance at +20 dB; "
+             "rooms, seed 1000, reference = the talker's direct path + 50 ms) or every utterance at +20 dB; the "
+             "real pairs (where scored): `../shared/data/pairs/vbdemand_train_debug` as recorded; "
              f"peers ({', '.join(peers)}) from `../shared/tools/peers/run_peers.py` on one thread; everything "
              "scored by `denoiselab-evaluate` on the same wavs. Δ = output − noisy input.", "", *tables,
              "Commands:", "", "```", *[" ".join(c) for c in commands], "```"]
