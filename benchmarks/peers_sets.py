@@ -75,7 +75,8 @@ def main() -> None:
                    f"| {float(r['si_sdr']):.2f} | {float(r['d_pesq_wb']):+.3f} | {float(r['d_stoi']):+.3f} | "
                    f"{float(r['d_estoi']):+.3f} | {float(r['d_si_sdr']):+.2f} |" for r in rows]
         tables.append("")
-    lines = ["# Our models and the peers on the dev test sets (dry, reverberant, +20 dB)", "",
+    scored = [title for title, (tag, _) in test_sets().items() if tag in args.sets.split(",")]
+    lines = [f"# Our models and the peers on the same files: {'; '.join(scored)}", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
              f"{time.strftime('%Y-%m-%d')}. Each set: the 55 `../shared/data/dev/clean` utterances once each with "
              "dev noise (seed 2024), SNR cycling -5/0/5/10/15 dB (dry; reverberant: the same in held-out simulated "
