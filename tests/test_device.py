@@ -227,7 +227,9 @@ def test_dnsmos_scores_recordings_without_reference(tmp_path):
 @pytest.mark.slow
 def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, tiny_ckpt, tmp_path):
     """denoiselab-device devices=DIR finetune.noise=ROOM: a fine-tuning run on the room noise with the
-    campaign's references as speech, then scoring with its final checkpoint, named in the report."""
+    campaign's references as speech, then scoring with its final checkpoint, named in the report. Paths
+    are given relative to the working directory, as a user types them (the reference list written for
+    the training run once held cwd-relative paths that the list reader resolved against its own folder)."""
     import os
     import subprocess
     import sys
@@ -240,16 +242,16 @@ def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, t
     sf.write(room / "hvac_take1.wav", noise_signal("hum", 12.0, SR, np.random.default_rng(5)), SR)
     out = tmp_path / "report"
     env = {**os.environ, "WANDB_MODE": "offline"}
-    proc = subprocess.run([sys.executable, "-m", "denoiselab.cli.device", f"devices={root}", f"ckpt={tiny_ckpt}",
-                           f"finetune.noise={room}", "finetune.time_budget=6", "dnsmos=false",
-                           f"hydra.run.dir={out}", f"paths.cache_dir={tmp_path / 'cache'}"],
-                          capture_output=True, text=True, env=env, timeout=900)
+    proc = subprocess.run([sys.executable, "-m", "denoiselab.cli.device", f"devices={os.path.relpath(root, tmp_path)}",
+                           f"ckpt={tiny_ckpt}", "finetune.noise=room_noise", "finetune.time_budget=6", "dnsmos=false",
+                           "hydra.run.dir=report", "paths.cache_dir=cache"],
+                          capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     speech = (out / "finetune_speech.txt").read_text().split()
     assert speech and all("reference" in s for s in speech)
     assert (out / "finetune" / "checkpoints" / "last.ckpt").is_file()
     md = (out / "report.md").read_text()
-    assert "fine-tuned from" in md and str(room) in md and "campaign references" in md
+    assert "fine-tuned from" in md and "room_noise" in md and "campaign references" in md
     assert str(out / "finetune" / "checkpoints" / "last.ckpt") in md  # the decayed run's final state
     from omegaconf import OmegaConf
 

@@ -37,7 +37,8 @@ def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
     ft = cfg.finetune
     speech = ft.get("speech")
     if not speech:
-        refs = sorted({str(r.reference) for r in discover(cfg.devices) if r.reference is not None})
+        # absolute: a list file's relative entries are read against the list's own folder, not the cwd
+        refs = sorted({str(Path(r.reference).resolve()) for r in discover(cfg.devices) if r.reference is not None})
         if not refs:
             raise UserError("finetune.noise needs speech: the campaign has no reference signals; "
                             "give finetune.speech=DIR")
