@@ -156,3 +156,17 @@ def test_the_finetune_interface_as_documented(corpus, tmp_path, tiny_ckpt):
                          "metrics=[si_sdr]", "plots=false", f"hydra.run.dir={tmp_path / 'ev'}"],
                         capture_output=True, text=True, env=env, timeout=600)
     assert ev.returncode == 0, ev.stderr[-2000:]
+
+
+def test_a_run_limited_only_by_the_clock_trains_until_the_clock(tmp_path):
+    """experiment=finetune stops on its time budget, not on Lightning's default of 1000 epochs: a lab's
+    few campaign references make 2-step epochs, and the device workflow's 5-minute run once stopped at
+    step 2000 after 3.5 minutes with its time-decayed lr still high. A step budget keeps its own limit."""
+    from denoiselab.training.train import epoch_limit
+
+    assert epoch_limit(compose_train(["experiment=finetune"], tmp_path)) == {"max_epochs": -1}
+    assert epoch_limit(compose_train(["experiment=finetune", "trainer.max_time=null", "time_budget=300"],
+                                     tmp_path)) == {"max_epochs": -1}
+    assert epoch_limit(compose_train(["experiment=finetune", "trainer.max_steps=500"], tmp_path)) == {}
+    assert epoch_limit(compose_train(["trainer.max_epochs=3", "trainer.max_time=00:00:01:00"], tmp_path)) == {}
+    assert epoch_limit(compose_train(["experiment=default_model"], tmp_path)) == {}

@@ -76,6 +76,17 @@ def check_scheduler_budget(cfg: DictConfig) -> None:
         raise ValueError(NO_TIME_BUDGET)
 
 
+def epoch_limit(cfg: DictConfig) -> dict[str, Any]:
+    """Trainer overrides so that a run limited only by the clock (trainer.max_time or time_budget, no
+    max_steps / max_epochs) trains until that clock: Lightning otherwise stops after its default 1000
+    epochs, which a lab's small fine-tuning set (a few references: 2 steps an epoch) reaches in minutes,
+    before a time-decayed lr has settled."""
+    trainer = cfg.trainer
+    no_steps = trainer.get("max_steps") in (None, -1)
+    clock = cfg.get("time_budget") or trainer.get("max_time")
+    return {"max_epochs": -1} if clock and no_steps and trainer.get("max_epochs") is None else {}
+
+
 def fit_strategy_to_accelerator(cfg: DictConfig) -> None:
     """Sync BatchNorm needs a GPU (torch's SyncBatchNorm refuses CPU modules): on CPU, e.g.
     ``trainer=ddp trainer.accelerator=cpu`` with gloo, each rank keeps its own BatchNorm statistics,
@@ -175,6 +186,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         trainer_overrides["enable_progress_bar"] = False
     if cfg.get("time_budget"):
         callbacks.append(InvocationBudget(parse_duration(cfg.time_budget)))
+    trainer_overrides.update(epoch_limit(cfg))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                                  **trainer_overrides)
 
