@@ -62,9 +62,9 @@ def main() -> None:
     out = Path(args.out)
     commands: list[list[str]] = []
     tables: list[str] = []
-    for title, (tag, test_set) in test_sets().items():
-        if tag not in args.sets.split(","):
-            continue
+    wanted = args.sets.split(",")
+    chosen = {title: (tag, test_set) for title, (tag, test_set) in test_sets().items() if tag in wanted}
+    for title, (tag, test_set) in chosen.items():
         scoring = ["baselines=[noisy]", f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=1",
                    "plots=false"]
         rows = list(csv.DictReader(open(score_with_peers(ckpts, test_set, scoring, out, f"_{tag}", peers, peer_py,
@@ -75,8 +75,7 @@ def main() -> None:
                    f"| {float(r['si_sdr']):.2f} | {float(r['d_pesq_wb']):+.3f} | {float(r['d_stoi']):+.3f} | "
                    f"{float(r['d_estoi']):+.3f} | {float(r['d_si_sdr']):+.2f} |" for r in rows]
         tables.append("")
-    scored = [title for title, (tag, _) in test_sets().items() if tag in args.sets.split(",")]
-    lines = [f"# Our models and the peers on the same files: {'; '.join(scored)}", "",
+    lines = [f"# Our models and the peers on the same files: {'; '.join(chosen)}", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
              f"{time.strftime('%Y-%m-%d')}. Each set: the 55 `../shared/data/dev/clean` utterances once each with "
              "dev noise (seed 2024), SNR cycling -5/0/5/10/15 dB (dry; reverberant: the same in held-out simulated "
