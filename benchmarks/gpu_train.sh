@@ -4,6 +4,8 @@
 #   here:    python benchmarks/gpu_pack.py                      # wheels + a data subset into .gpu/
 #   device:  run(command="bash benchmarks/gpu_train.sh", carry=[".gpu"], timeout_s=560)
 # GPU_BUDGET_S (default 500) bounds the whole script; GPU_RECIPE (default default_model) picks the experiment;
+# GPU_OVERRIDES adds space-separated overrides (e.g. model.net.base_channels=12: the wider net of
+# benchmarks/results/wide_net.md);
 # the lr follows a warm-up + cosine decay over the time left (model/scheduler=cosine_time; the recipe's
 # one-cycle total_steps is removed, so GPU_RECIPE must be one built on linear_bins, as every from-scratch recipe is).
 # On a CPU box, GPU_DRY=1 runs the same steps on the CPU with a 60-second budget (a check of the script).
@@ -38,7 +40,7 @@ if [ "$LEFT" -gt 30 ]; then
       trainer.precision="$PREC" "time_budget=$LEFT" trainer.max_steps=-1 model/scheduler=cosine_time "~model.scheduler.total_steps" \
       trainer.max_time=null \
       data.batch_size="$BATCH" data.num_workers="$WORKERS" trainer.val_check_interval=200 \
-      trainer.check_val_every_n_epoch=null logger=csv "hydra.run.dir=$OUT/run" 2>&1 | tail -40
+      trainer.check_val_every_n_epoch=null logger=csv "hydra.run.dir=$OUT/run" ${GPU_OVERRIDES:-} 2>&1 | tail -40
   cp "$OUT/run/train.log" "$OUT/train.log"; cp "$OUT/run/metrics.jsonl" "$OUT/metrics.jsonl"
   cp "$OUT/run/checkpoints/last.ckpt" "$OUT/last.ckpt"
   BEST=$(python3 -c "from denoiselab.core.checkpoints import best_checkpoint; print(best_checkpoint('$OUT/run') or '')")

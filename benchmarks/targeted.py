@@ -3,12 +3,13 @@ the generic model and the peers on recordings of that type it never saw, plus th
 
     python benchmarks/targeted.py [--types esc10_chainsaw,esc10_clock_tick,esc10_helicopter] [--minutes 2,5,10]
                                   [--generic-noise DIR] [--recipe "OVERRIDES"] [--results NAME.md] [--reuse]
-                                  [--pick last|best] [--cumulative]
+                                  [--pick last|best] [--cumulative] [--init MODEL]
 
 For each type T (a noise category of ../shared/data/dev/noise, 8 recordings): its first 5 recordings
 are the lab's "room noise" for fine-tuning, the last 3 the test noise. Fine-tuning:
 `denoiselab-train experiment=finetune init_from=default data.clean=<train speech> data.noise=<5 files>`
-with time_budget per stage: one run per budget from the generic model, as a user would run it (or, with
+with time_budget per stage (--init MODEL starts from another model file instead: it is then the "generic"
+row): one run per budget from the generic model, as a user would run it (or, with
 --cumulative, one run continued: 2, then 3 more, then 5 more minutes), each scored with its final
 checkpoint (--pick best: the monitored best), with the general pool given by --generic-noise
 (finetune.generic_noise). Test: every dev utterance once with the 3 held-out recordings, and again with
@@ -62,8 +63,13 @@ def score(ckpts: dict[str, str], noise_dir: Path, tdir: Path, tag: str, peer_py:
     score_with_peers(ckpts, mixed, scoring, tdir, tag, PEERS, peer_py, commands)
 
 
+def generic_name(init: str) -> str:
+    """The table row of the model fine-tuning starts from."""
+    return "generic default" if init == "default" else f"generic ({Path(init).name})"
+
+
 def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], recipe: list[str], peer_py: Path,
-                       commands: list, pick: str = "last", separate: bool = True) -> None:
+                       commands: list, pick: str = "last", separate: bool = True, init: str = "default") -> None:
     """Split the type's recordings, fine-tune for each budget (``separate``: one run per budget from the
     generic model, as a user would; else one run continued for the cumulative budgets), copy each stage's
     ``pick`` checkpoint (last, or the monitored best) to tdir/finetuned_<N>min.ckpt and score the stages on
@@ -85,7 +91,7 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
     for minutes in budgets:
         run_dir = tdir / (f"finetune_{minutes:g}min" if separate else "finetune")
         seconds = minutes * 60 if separate else (minutes - done) * 60
-        run_logged([py, "-m", "denoiselab.cli.train", "experiment=finetune", "init_from=default",
+        run_logged([py, "-m", "denoiselab.cli.train", "experiment=finetune", f"init_from={init}",
              f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={tdir / 'finetune_noise'}",
              f"time_budget={seconds:.0f}", "trainer.max_time=null", "auto_resume=true",
              f"hydra.run.dir={run_dir}", *recipe], commands)
@@ -94,7 +100,7 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
         last = run_dir / "checkpoints" / "last.ckpt"
         shutil.copy2((best_checkpoint(run_dir) if pick == "best" else None) or last, scored)
         stages[f"fine-tuned {minutes:g} min"] = scored
-    ckpts = {"generic default": "default", **{n: str(c) for n, c in stages.items()}}
+    ckpts = {generic_name(init): init, **{n: str(c) for n, c in stages.items()}}
     for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
         score(ckpts, noise_dir, tdir, tag, peer_py, commands)
 
@@ -117,6 +123,8 @@ def main() -> None:
                         "of one run per budget from the generic model")
     p.add_argument("--reuse", action="store_true",
                    help="keep the results of types whose evaluation already finished (an interrupted run goes on)")
+    p.add_argument("--init", default="default",
+                   help="the model fine-tuning starts from (init_from): default or a model file")
     args = p.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
@@ -137,13 +145,15 @@ def main() -> None:
             print(f"{noise_type}: reusing {tdir / 'eval'}", flush=True)
             reused.append(noise_type)
         else:
-            finetune_and_score(tdir, files, budgets, recipe, peer_py, commands, args.pick, not args.cumulative)
+            finetune_and_score(tdir, files, budgets, recipe, peer_py, commands, args.pick, not args.cumulative,
+                               args.init)
         results[noise_type] = summary(tdir / "eval" / "summary.csv")
         if (tdir / "eval_seen" / "summary.csv").exists():
             seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
     # forgetting: the 5-minute models on the general dev mixtures
     mid = f"fine-tuned {budgets[min(1, len(budgets) - 1)]:g} min"
-    ckpts = {"generic default": "default",
+    generic = generic_name(args.init)
+    ckpts = {generic: args.init,
              **{f"{t} {mid}": str(out / t / f"finetuned_{budgets[min(1, len(budgets) - 1)]:g}min.ckpt")
                 for t in results}}
     run_logged([py, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
@@ -152,7 +162,8 @@ def main() -> None:
          f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=1", "plots=false",
          f"hydra.run.dir={out / 'forgetting'}"], commands)
     forgetting = summary(out / "forgetting" / "summary.csv")
-    lines = ["# Targeted denoising: fine-tuning the shipped model on one noise type", "",
+    start = "the shipped model" if args.init == "default" else f"`{args.init}`"
+    lines = [f"# Targeted denoising: fine-tuning {start} on one noise type", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
              f"{time.strftime('%Y-%m-%d')}. Budgets are wall-clock minutes of fine-tuning on this machine "
              f"(`time_budget`), "
@@ -179,7 +190,7 @@ def main() -> None:
                 continue
             lines += [f"On {title}:", "", "| system | step of checkpoint | PESQ-WB | ESTOI | SI-SDR (dB) | "
                       "Δ PESQ vs generic | Δ SI-SDR vs generic |", "|---|---|---|---|---|---|---|"]
-            g = table["generic default"]
+            g = table[generic]
             for name, r in table.items():
                 lines.append(f"| {name} | {steps_of(out / noise_type, name)} | {float(r['pesq_wb']):.3f} | "
                              f"{float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
@@ -188,7 +199,7 @@ def main() -> None:
             lines.append("")
     lines += ["## Forgetting: general dev mixtures (all dev noise types)", "",
               "| system | PESQ-WB | ESTOI | SI-SDR (dB) | Δ PESQ vs generic |", "|---|---|---|---|---|"]
-    g = forgetting["generic default"]
+    g = forgetting[generic]
     for name, r in forgetting.items():
         lines.append(f"| {name} | {float(r['pesq_wb']):.3f} | {float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
                      f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} |")
