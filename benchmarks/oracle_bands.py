@@ -1,0 +1,98 @@
+"""What a gain's frequency resolution can buy at best: the oracle magnitude gain (|clean| / |noisy| clipped to
+[0, 1], noisy phase) on the 257 linear bins, and the same gain as a front end of `n_bands` ERB bands can
+express it (the bin gains pooled by the band matrix and spread back to bins, as an ERB model's output is),
+scored on the dry and room dev sets of benchmarks/_devsets.py. No model is trained: the gap between rows is
+the ceiling a band layout puts on any model that uses it.
+
+    python benchmarks/oracle_bands.py [--bands 32,48,64] [--hop 256] [--max-files N] [--results oracle_bands.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from denoiselab.core.rooms import RoomAugment  # noqa: E402
+from denoiselab.core.spectral import SpectralFrontEnd  # noqa: E402
+from denoiselab.evaluation import metrics as M  # noqa: E402
+from denoiselab.evaluation.evaluate import mixed_items  # noqa: E402
+
+from _devsets import DATA  # noqa: E402
+from _results import publish  # noqa: E402
+
+SNRS = [-5, 0, 5, 10, 15]
+#: where denoiselab-evaluate caches the held-out rooms (conf/paths: cache_dir)
+CACHE = os.environ.get("DENOISELAB_CACHE_DIR", str(Path.home() / ".cache" / "denoiselab"))
+
+
+def oracle_gain(noisy: np.ndarray, clean: np.ndarray, front: SpectralFrontEnd) -> tuple[torch.Tensor, torch.Tensor]:
+    """(noisy complex spectrum, oracle gain on bins clipped to [0, 1])."""
+    s = front.stft(torch.from_numpy(noisy))
+    c = front.stft(torch.from_numpy(clean))
+    return s, (c.abs() / s.abs().clamp_min(1e-8)).clamp(0.0, 1.0)
+
+
+def through_bands(gain: torch.Tensor, n_bands: int, hop: int) -> torch.Tensor:
+    """The bin gain as an ERB front end of n_bands can express it: pooled to bands, spread back to bins."""
+    front = SpectralFrontEnd(hop_length=hop, bands="erb", n_bands=n_bands)
+    return front.to_bins(front.to_bands(gain))
+
+
+def score(items, layouts: list[int], hop: int) -> dict[str, dict[str, float]]:
+    front = SpectralFrontEnd(hop_length=hop)
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    for it in items:
+        spec, gain = oracle_gain(it.noisy, it.clean, front)
+        systems = {"noisy": it.noisy,
+                   "oracle gain, 257 linear bins": front.istft(spec * gain, len(it.noisy)).numpy()}
+        for nb in layouts:
+            systems[f"oracle gain through {nb} ERB bands"] = front.istft(spec * through_bands(gain, nb, hop),
+                                                                         len(it.noisy)).numpy()
+        for name, out in systems.items():
+            rows.setdefault(name, []).append((M.pesq(it.clean, out, it.rate), M.stoi(it.clean, out, it.rate, True),
+                                              M.si_sdr(it.clean, out)))
+    return {k: dict(zip(("pesq_wb", "estoi", "si_sdr"), np.mean(np.array(v), 0))) for k, v in rows.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bands", default="32,48,64")
+    ap.add_argument("--hop", type=int, default=256, help="STFT hop (the default model's: n_fft 512, hop 256)")
+    ap.add_argument("--max-files", type=int, default=None)
+    ap.add_argument("--results", default="oracle_bands.md")
+    args = ap.parse_args()
+    layouts = [int(b) for b in args.bands.split(",")]
+    sets = {
+        "dev (dry, -5..15 dB)": mixed_items(DATA / "dev" / "clean", DATA / "dev" / "noise", SNRS, 2024,
+                                            max_files=args.max_files, every_snr=False),
+        "dev in held-out rooms (-5..15 dB)": mixed_items(DATA / "dev" / "clean", DATA / "dev" / "noise", SNRS, 2024,
+                                                         max_files=args.max_files, every_snr=False,
+                                                         rooms=RoomAugment(p=1.0, seed=1000, cache_dir=CACHE)),
+    }
+    lines = ["# Oracle gains: what the band layout of a gain costs at best", "",
+             f"Machine: {platform.machine()}, CPU; {date.today()}. Command: `python benchmarks/oracle_bands.py "
+             f"--bands {args.bands} --hop {args.hop}"
+             + (f" --max-files {args.max_files}" if args.max_files else "") + "`. "
+             "Oracle gain = |clean| / |noisy| per bin clipped to [0, 1] on the noisy phase "
+             "(n_fft 512, Hann, hop as in the command); "
+             "'through N ERB bands' = that gain pooled by the front end's band matrix and spread back to bins, "
+             "the best an N-band model's output can approximate it this way. No model is involved.", ""]
+    for title, items in sets.items():
+        res = score(items, layouts, args.hop)
+        lines += [f"## {title}, {len(items)} mixtures", "", "| system | PESQ-WB | ESTOI | SI-SDR (dB) |",
+                  "|---|---|---|---|"]
+        lines += [f"| {k} | {v['pesq_wb']:.3f} | {v['estoi']:.3f} | {v['si_sdr']:.2f} |" for k, v in res.items()]
+        lines.append("")
+    publish(args.results, lines)
+
+
+if __name__ == "__main__":
+    main()
