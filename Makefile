@@ -31,7 +31,7 @@ demo: install
 	WANDB_MODE=offline $(PY) -m denoiselab.cli.demo
 
 # Train the default model on ../shared/data (recipe and step budget: conf/experiment/default_model.yaml, about
-# 78 minutes on 2 CPU cores) and export its monitored-best checkpoint into the package as float16 weights.
+# 94 minutes on 2 CPU cores) and export its monitored-best checkpoint into the package as float16 weights.
 model: install
 	WANDB_MODE=offline $(PY) -m denoiselab.cli.train experiment=default_model hydra.run.dir=outputs/default_model auto_resume=true
 	$(PY) -m denoiselab.cli.export --ckpt outputs/default_model --out src/denoiselab/pretrained/default.pt --half

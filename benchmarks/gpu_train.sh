@@ -4,8 +4,8 @@
 #   here:    python benchmarks/gpu_pack.py                      # wheels + a data subset into .gpu/
 #   device:  run(command="bash benchmarks/gpu_train.sh", carry=[".gpu"], timeout_s=560)
 # GPU_BUDGET_S (default 500) bounds the whole script; GPU_RECIPE (default default_model) picks the experiment;
-# GPU_OVERRIDES adds space-separated overrides (e.g. model.net.base_channels=12: the wider net of
-# benchmarks/results/wide_net.md);
+# GPU_OVERRIDES adds space-separated overrides (e.g. model.frontend.n_bands=96: finer bands, which raise the
+# oracle ceiling of benchmarks/results/oracle_bands.md and cost a GPU little);
 # the lr follows a warm-up + cosine decay over the time left (model/scheduler=cosine_time; the recipe's
 # one-cycle total_steps is removed, so GPU_RECIPE must be one built on linear_bins, as every from-scratch recipe is).
 # On a CPU box, GPU_DRY=1 runs the same steps on the CPU with a 60-second budget (a check of the script).

@@ -62,7 +62,7 @@ def test_wheel_from_a_clean_checkout_installs_and_runs_outside_the_repository(tm
     helped = subprocess.run([str(venv / "bin" / "denoiselab-train"), "--help"], cwd=outside, capture_output=True,
                             text=True, env=env, timeout=300)
     assert helped.returncode == 0, helped.stderr[-3000:]
-    assert "model/net: conformer, crn, dpcrn, dpunet, lstm, resnet, unet" in helped.stdout
+    assert "model/net: conformer, crn, dpcrn, dpunet, dpunet_wide, lstm, resnet, unet" in helped.stdout
     code = ("import numpy as np, denoiselab; m = denoiselab.load_model('default'); "
             "print(m.enhance(np.zeros(16000, 'float32') + 0.01, 16000).shape)")
     used = subprocess.run([str(py), "-c", code], cwd=outside, capture_output=True, text=True, env=env, timeout=300)
