@@ -36,8 +36,8 @@ def test_default_model_improves_a_synthetic_mixture():
     noise = make_noise("pink", clean.size / 16000 + 0.1, np.random.default_rng(0))[: clean.size]
     noise = noise * snr_gain(clean, noise, 5.0)
     d_pesq, d_sisdr = _gain(load_model(), clean + noise, clean, 16000)
-    # measured with the shipped 64-band dpunet: +0.39 PESQ-WB, +6.5 dB SI-SDR (32 bands: +0.39, +5.6 dB; the
-    # linear-bin one before: +0.35, +6.6 dB); the margins catch a regression
+    # measured with the shipped 12-channel 64-band dpunet: +0.39 PESQ-WB, +6.4 dB SI-SDR (8 channels: +0.39,
+    # +6.5 dB; 32 bands: +0.39, +5.6 dB; the linear-bin one before: +0.35, +6.6 dB); the margins catch a regression
     assert d_pesq > 0.2 and d_sisdr > 4.0, (d_pesq, d_sisdr)
 
 
@@ -51,6 +51,6 @@ def test_default_model_improves_real_voicebank_demand_pairs():
         clean, _ = sf.read(pairs / "clean" / noisy_path.name, dtype="float32")
         gains.append(_gain(load_model(), noisy, clean, sr))
     d_pesq, d_sisdr = np.mean(gains, axis=0)
-    # measured with the shipped 64-band dpunet: +0.39 PESQ-WB, +2.72 dB SI-SDR on average over the 6 pairs
-    # (32 bands: +0.35, +2.44 dB; the linear-bin one before: +0.19, +1.33 dB)
+    # measured with the shipped 12-channel 64-band dpunet: +0.40 PESQ-WB, +2.66 dB SI-SDR on average over the
+    # 6 pairs (8 channels: +0.39, +2.72 dB; 32 bands: +0.35, +2.44 dB; the linear-bin one before: +0.19, +1.33 dB)
     assert d_pesq > 0.1 and d_sisdr > 0.8, gains
