@@ -55,9 +55,8 @@ def band_widths_hz(band_front: SpectralFrontEnd, lo: float = 1000.0, hi: float =
     return float(inside.min()), float(inside.max())
 
 
-def score(items, layouts: list[int], hop: int) -> dict[str, dict[str, float]]:
+def score(items, band_fronts: dict[int, SpectralFrontEnd], hop: int) -> dict[str, dict[str, float]]:
     front = SpectralFrontEnd(hop_length=hop)
-    band_fronts = {nb: SpectralFrontEnd(hop_length=hop, bands="erb", n_bands=nb) for nb in layouts}
     rows: dict[str, list[tuple[float, float, float]]] = {}
     for it in items:
         spec, gain = oracle_gain(it.noisy, it.clean, front)
@@ -80,6 +79,7 @@ def main() -> None:
     ap.add_argument("--results", default="oracle_bands.md")
     args = ap.parse_args()
     layouts = [int(b) for b in args.bands.split(",")]
+    band_fronts = {nb: SpectralFrontEnd(hop_length=args.hop, bands="erb", n_bands=nb) for nb in layouts}
     sets = {
         "dev (dry, -5..15 dB)": mixed_items(DATA / "dev" / "clean", DATA / "dev" / "noise", SNRS, 2024,
                                             max_files=args.max_files, every_snr=False),
@@ -96,11 +96,11 @@ def main() -> None:
              "'through N ERB bands' = that gain pooled by the front end's band matrix and spread back to bins, "
              "the best an N-band model's output can approximate it this way. No model is involved.", "",
              "Band support (nonzero bins of a band's triangle) for bands centred between 1 and 3 kHz: "
-             + "; ".join(f"{nb} bands {lo:.0f}–{hi:.0f} Hz" for nb in layouts
-                         for lo, hi in [band_widths_hz(SpectralFrontEnd(bands="erb", n_bands=nb))])
+             + "; ".join(f"{nb} bands {lo:.0f}–{hi:.0f} Hz" for nb, band_front in band_fronts.items()
+                         for lo, hi in [band_widths_hz(band_front)])
              + " (a voice's harmonics are 100–250 Hz apart).", ""]
     for title, items in sets.items():
-        res = score(items, layouts, args.hop)
+        res = score(items, band_fronts, args.hop)
         lines += [f"## {title}, {len(items)} mixtures", "", "| system | PESQ-WB | ESTOI | SI-SDR (dB) |",
                   "|---|---|---|---|"]
         lines += [f"| {k} | {v['pesq_wb']:.3f} | {v['estoi']:.3f} | {v['si_sdr']:.2f} |" for k, v in res.items()]
