@@ -170,8 +170,8 @@ def main() -> None:
              f"{'cumulative within one run' if args.cumulative else 'one run per budget from the generic model'}"
              f"; each stage is scored with its "
              f"{'monitored-best' if args.pick == 'best' else 'final (last.ckpt)'} checkpoint. "
-             f"Fine-tuning: `experiment=finetune` on the type's first 5 dev recordings (4 for "
-             f"training, 1 for validation: about 20 s of noise), speech from train/clean, plus "
+             f"Fine-tuning: `experiment=finetune` on the type's first 5 dev recordings (about 25 s of "
+             f"noise; the last fifth of each held out for validation), speech from train/clean, plus "
              f"`{' '.join(recipe)}`. Test: the 55 dev utterances once each, SNR cycling -5/0/5/10/15 dB, with "
              f"the type's other 3 recordings, and with the 5 recordings it was fine-tuned on (new speech). "
              f"Peers: {', '.join(PEERS) if peer_py.exists() else 'not run (no peers venv)'}.", "",

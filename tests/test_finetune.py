@@ -4,6 +4,7 @@ parts, a general-noise share against forgetting, and lab-style noise recordings.
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,6 +125,38 @@ def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise
     with pytest.raises(UserError, match="holds 4.0 s of usable noise.*at least 10 s"):
         MixtureDataModule(clean=tmp_path / "speech", noise=tmp_path / "short", clip_seconds=1.0,
                           cache_dir=str(cache_dir), min_noise_seconds=10).setup()
+
+
+def test_a_handful_of_noise_takes_is_split_by_time_so_every_take_is_learnt_from(tmp_path, cache_dir):
+    """Five takes with val_fraction 0.2: a by-file split would hold out one whole take (a fifth of the
+    lab's noise, never learnt); instead each take's last 20 % is validation. Ten takes: by file."""
+    from denoiselab.training.data.datamodule import MixtureDataModule
+
+    rng = np.random.default_rng(3)
+    for folder, takes in (("speech", 10), ("five", 5), ("ten", 10)):
+        (tmp_path / folder).mkdir()
+        for i in range(takes):
+            x = speechlike(3.0, 16000, rng) if folder == "speech" else noise_signal("pink", 4.0, 16000, rng)
+            sf.write(tmp_path / folder / f"take{i}.wav", x, 16000)
+    sf.write(tmp_path / "five" / "blip.wav", noise_signal("white", 0.5, 16000, rng), 16000)  # too short to split
+
+    def module(noise: str) -> MixtureDataModule:
+        dm = MixtureDataModule(clean=tmp_path / "speech", noise=tmp_path / noise, clip_seconds=1.0,
+                               val_fraction=0.2, cache_dir=str(cache_dir), min_noise_seconds=10)
+        dm.setup()
+        return dm
+
+    dm = module("five")
+    train = {Path(t.path).name: len(t) for t in dm.train_set.noise}
+    val = {Path(t.path).name: len(t) for t in dm.val_set.noise}
+    takes = {f"take{i}.wav" for i in range(5)}
+    assert set(train) == takes | {"blip.wav"} and set(val) == takes
+    assert all(train[k] == int(0.8 * 4 * 16000) and val[k] == 4 * 16000 - train[k] for k in takes)
+    assert train["blip.wav"] == 8000  # whole, in training
+    assert len({t.path for t in dm.val_set.clean} & {t.path for t in dm.train_set.clean}) == 0  # speech: by file
+    dm = module("ten")
+    train_files, val_files = {t.path for t in dm.train_set.noise}, {t.path for t in dm.val_set.noise}
+    assert len(train_files) == 8 and len(val_files) == 2 and not train_files & val_files
 
 
 @pytest.mark.slow

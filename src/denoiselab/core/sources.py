@@ -160,6 +160,21 @@ def split_by_file(paths: list[Path], fraction: float, seed: int) -> tuple[list[P
     return train, val
 
 
+def split_by_time(tracks: list[Track], fraction: float, min_part: int) -> tuple[list[Track], list[Track]] | None:
+    """(train, validation): the last ``fraction`` of every recording whose two parts both reach ``min_part``
+    samples goes to validation (shorter ones stay whole in training); None when no recording is long enough."""
+    train: list[Track] = []
+    val: list[Track] = []
+    for t in tracks:
+        cut = int(len(t) * (1.0 - fraction))
+        if min(cut, len(t) - cut) >= min_part:
+            train.append(Track(t.path, t.samples[:cut], t.label))
+            val.append(Track(t.path, t.samples[cut:], t.label))
+        else:
+            train.append(t)
+    return (train, val) if val else None
+
+
 def match_pairs(noisy_root: str | Path, clean_root: str | Path) -> list[tuple[Path, Path]]:
     """Pair files by relative path without extension; report files that have no partner."""
     noisy_root, clean_root = Path(str(noisy_root)).expanduser(), Path(str(clean_root)).expanduser()

@@ -13,7 +13,7 @@ from denoiselab.core import audio
 from denoiselab.core.errors import UserError
 from denoiselab.core.files import nearest_path_hint
 from denoiselab.core.rooms import RirBank, RoomAugment
-from denoiselab.core.sources import AudioCache, Track, load_tracks, match_pairs, split_by_file
+from denoiselab.core.sources import AudioCache, Track, load_tracks, match_pairs, split_by_file, split_by_time
 from denoiselab.training.data.augment import DeviceAugment
 from denoiselab.training.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, ResumableLoader, collate
 from denoiselab.training.data.device_path import DevicePath
@@ -89,7 +89,8 @@ class MixtureDataModule(_BaseDataModule):
     """Clean speech and noise folders (or list files), cut into clips and mixed on the fly.
 
     Validation: ``val_clean``/``val_noise`` folders if given, else a by-file split of the
-    training folders (``val_fraction``). Validation and test mixtures are fixed by ``val_seed``.
+    training folders (``val_fraction``; a few noise takes are split by time, see ``_split``).
+    Validation and test mixtures are fixed by ``val_seed``.
     """
 
     def __init__(
@@ -176,7 +177,8 @@ class MixtureDataModule(_BaseDataModule):
         cache = self.cache
         clean, vc = self._split(self.clean, self.val_clean, "clean", self._min_len(), self.seed)
         noise, vn = self._split(self.noise, self.val_noise, "noise", 1, self.seed + 1)
-        given = {(t.path, len(t)): len(t) for t in noise + ([] if self.val_noise else vn)}
+        # the same audio once: a by-file split that found no validation file validates on the training files
+        given = {(t.path, len(t), t.samples[:16].tobytes()): len(t) for t in noise + ([] if self.val_noise else vn)}
         seconds = sum(given.values()) / self.sample_rate  # what the user recorded (before any split)
         if seconds < self.min_noise_seconds:
             raise UserError(f"data.noise holds {seconds:.1f} s of usable noise; record at least "
@@ -203,21 +205,23 @@ class MixtureDataModule(_BaseDataModule):
 
     def _split(self, roots: PathLike, val_roots: PathLike | None, kind: str, min_len: int, seed: int
                ) -> tuple[list[Track], list[Track]]:
-        """(train, validation) tracks: the validation folders if given, else data.val_fraction of the files;
-        a single recording (one long lab recording of a room's noise) is split by time instead."""
+        """(train, validation) tracks: the validation folders if given, else data.val_fraction of the files.
+        A handful of recordings is split by time instead, each one's last val_fraction held out: a single
+        long recording of a room's noise, or (noise only) so few takes that a by-file split would hold out
+        a single one, which would then never be learnt from (a fifth of a lab's noise, for five takes)."""
         cache = self.cache
         if val_roots:
             return (load_tracks(roots, cache, min_len, kind),
                     load_tracks(val_roots, cache, min_len, f"validation {kind}"))
         files = audio.find_all(_roots(roots))
-        if len(files) == 1 and self.val_fraction > 0:
-            track = load_tracks(roots, cache, min_len, kind, files=files)[0]
-            cut = int(len(track) * (1.0 - self.val_fraction))
-            if min(cut, len(track) - cut) >= max(min_len, self.clip_samples // 2):
-                log.info("%s: one recording; its last %.0f %% is held out for validation", kind,
-                         100 * self.val_fraction)
-                return ([Track(track.path, track.samples[:cut], track.label)],
-                        [Track(track.path, track.samples[cut:], track.label)])
+        few = len(files) == 1 or (kind == "noise" and round(self.val_fraction * len(files)) <= 1)
+        if few and self.val_fraction > 0:
+            split = split_by_time(load_tracks(roots, cache, min_len, kind, files=files), self.val_fraction,
+                                  max(min_len, min(self.clip_samples // 2, self.sample_rate)))
+            if split is not None:
+                log.info("%s: %d recording(s); the last %.0f %% of each is held out for validation", kind,
+                         len(files), 100 * self.val_fraction)
+                return split
         train_files, val_files = split_by_file(files, self.val_fraction, seed)
         train = load_tracks(roots, cache, min_len, kind, files=train_files)
         val = load_tracks(roots, cache, min_len, f"validation {kind}", files=val_files or train_files)
