@@ -177,8 +177,8 @@ class MixtureDataModule(_BaseDataModule):
         cache = self.cache
         clean, vc = self._split(self.clean, self.val_clean, "clean", self._min_len(), self.seed)
         noise, vn = self._split(self.noise, self.val_noise, "noise", 1, self.seed + 1)
-        # the same audio once: a by-file split that found no validation file validates on the training files
-        given = {(t.path, len(t), t.samples[:16].tobytes()): len(t) for t in noise + ([] if self.val_noise else vn)}
+        # each track once: a by-file split that found no validation file validates on the training tracks
+        given = {id(t): len(t) for t in noise + ([] if self.val_noise else vn)}
         seconds = sum(given.values()) / self.sample_rate  # what the user recorded (before any split)
         if seconds < self.min_noise_seconds:
             raise UserError(f"data.noise holds {seconds:.1f} s of usable noise; record at least "
@@ -224,8 +224,9 @@ class MixtureDataModule(_BaseDataModule):
                 return split
         train_files, val_files = split_by_file(files, self.val_fraction, seed)
         train = load_tracks(roots, cache, min_len, kind, files=train_files)
-        val = load_tracks(roots, cache, min_len, f"validation {kind}", files=val_files or train_files)
-        return train, val
+        if not val_files:  # nothing to hold out (one file, or val_fraction 0): validate on the training tracks
+            return train, train
+        return train, load_tracks(roots, cache, min_len, f"validation {kind}", files=val_files)
 
     def _generic_pool(self) -> list[Track]:
         """Noise of other kinds mixed into a share of fine-tuning mixtures, so the model does not forget
