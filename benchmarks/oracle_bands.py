@@ -5,6 +5,11 @@ scored on the dry and room dev sets of benchmarks/_devsets.py. No model is train
 the ceiling a band layout puts on any model that uses it.
 
     python benchmarks/oracle_bands.py [--bands 32,48,64] [--hop 256] [--max-files N] [--results oracle_bands.md]
+                                      [--noise NAME=DIR,...]
+
+--noise scores other sets instead: the dev speech mixed with each DIR's noise as denoiselab-evaluate mixes it
+(one mixture per utterance, SNR cycling -5..15 dB, seed 2024), e.g. the recordings a targeted fine-tune
+learnt (benchmarks/targeted.py's "recorded noise" condition), to see how far a model is from its ceiling.
 """
 
 from __future__ import annotations
@@ -33,11 +38,17 @@ SNRS = [-5, 0, 5, 10, 15]
 CACHE = os.environ.get("DENOISELAB_CACHE_DIR", str(Path.home() / ".cache" / "denoiselab"))
 
 
-def oracle_gain(noisy: np.ndarray, clean: np.ndarray, front: SpectralFrontEnd) -> tuple[torch.Tensor, torch.Tensor]:
-    """(noisy complex spectrum, oracle gain on bins clipped to [0, 1])."""
+def oracle_gain(noisy: np.ndarray, clean: np.ndarray, front: SpectralFrontEnd
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(noisy complex spectrum, oracle gain |C| / |S| on bins clipped to [0, 1], phase-sensitive gain
+    Re(C S*) / |S|^2 clipped to [0, 1]). The second is the least-squares best real gain in [0, 1] on the noisy
+    phase, bin by bin: the ceiling of SNR-type figures (SI-SDR) for any model that scales |S| and keeps the
+    noisy phase, as this project's default processor does."""
     s = front.stft(torch.from_numpy(noisy))
     c = front.stft(torch.from_numpy(clean))
-    return s, (c.abs() / s.abs().clamp_min(1e-8)).clamp(0.0, 1.0)
+    power = s.abs().square().clamp_min(1e-16)
+    return (s, (c.abs() / s.abs().clamp_min(1e-8)).clamp(0.0, 1.0),
+            ((c * s.conj()).real / power).clamp(0.0, 1.0))
 
 
 def through_bands(gain: torch.Tensor, band_front: SpectralFrontEnd) -> torch.Tensor:
@@ -55,16 +66,22 @@ def band_widths_hz(band_front: SpectralFrontEnd, lo: float = 1000.0, hi: float =
     return float(inside.min()), float(inside.max())
 
 
-def score(items, band_fronts: dict[int, SpectralFrontEnd], hop: int) -> dict[str, dict[str, float]]:
+def score(items, band_fronts: dict[int, SpectralFrontEnd], hop: int, psm_rows: bool = False
+          ) -> dict[str, dict[str, float]]:
     front = SpectralFrontEnd(hop_length=hop)
     rows: dict[str, list[tuple[float, float, float]]] = {}
     for it in items:
-        spec, gain = oracle_gain(it.noisy, it.clean, front)
+        spec, gain, psm = oracle_gain(it.noisy, it.clean, front)
         systems = {"noisy": it.noisy,
                    "oracle gain, 257 linear bins": front.istft(spec * gain, len(it.noisy)).numpy()}
         for nb, band_front in band_fronts.items():
             systems[f"oracle gain through {nb} ERB bands"] = front.istft(spec * through_bands(gain, band_front),
                                                                          len(it.noisy)).numpy()
+        if psm_rows:
+            systems["phase-sensitive gain, 257 linear bins"] = front.istft(spec * psm, len(it.noisy)).numpy()
+            for nb, band_front in band_fronts.items():
+                systems[f"phase-sensitive gain through {nb} ERB bands"] = front.istft(
+                    spec * through_bands(psm, band_front), len(it.noisy)).numpy()
         for name, out in systems.items():
             rows.setdefault(name, []).append((M.pesq(it.clean, out, it.rate), M.stoi(it.clean, out, it.rate, True),
                                               M.si_sdr(it.clean, out)))
@@ -77,10 +94,17 @@ def main() -> None:
     ap.add_argument("--hop", type=int, default=256, help="STFT hop (the default model's: n_fft 512, hop 256)")
     ap.add_argument("--max-files", type=int, default=None)
     ap.add_argument("--results", default="oracle_bands.md")
+    ap.add_argument("--noise", default=None, help="NAME=DIR,...: dry sets of dev speech with each DIR's noise")
+    ap.add_argument("--phase-sensitive", action="store_true",
+                    help="also the phase-sensitive gain (the least-squares best real gain on the noisy phase)")
     args = ap.parse_args()
     layouts = [int(b) for b in args.bands.split(",")]
     band_fronts = {nb: SpectralFrontEnd(hop_length=args.hop, bands="erb", n_bands=nb) for nb in layouts}
     sets = {
+        f"{name} (dry, -5..15 dB)": mixed_items(DATA / "dev" / "clean", Path(folder), SNRS, 2024,
+                                                max_files=args.max_files, every_snr=False)
+        for name, folder in (pair.split("=", 1) for pair in args.noise.split(","))
+    } if args.noise else {
         "dev (dry, -5..15 dB)": mixed_items(DATA / "dev" / "clean", DATA / "dev" / "noise", SNRS, 2024,
                                             max_files=args.max_files, every_snr=False),
         "dev in held-out rooms (-5..15 dB)": mixed_items(DATA / "dev" / "clean", DATA / "dev" / "noise", SNRS, 2024,
@@ -90,17 +114,22 @@ def main() -> None:
     lines = ["# Oracle gains: what the band layout of a gain costs at best", "",
              f"Machine: {platform.machine()}, CPU; {date.today()}. Command: `python benchmarks/oracle_bands.py "
              f"--bands {args.bands} --hop {args.hop}"
-             + (f" --max-files {args.max_files}" if args.max_files else "") + "`. "
+             + (f" --max-files {args.max_files}" if args.max_files else "")
+             + (f" --noise {args.noise}" if args.noise else "")
+             + (" --phase-sensitive" if args.phase_sensitive else "") + "`. "
              "Oracle gain = |clean| / |noisy| per bin clipped to [0, 1] on the noisy phase "
              "(n_fft 512, Hann, hop as in the command); "
              "'through N ERB bands' = that gain pooled by the front end's band matrix and spread back to bins, "
-             "the best an N-band model's output can approximate it this way. No model is involved.", "",
+             "the best an N-band model's output can approximate it this way"
+             + ("; phase-sensitive gain = Re(C S*) / |S|² clipped to [0, 1], the least-squares best real gain "
+                "on the noisy phase bin by bin (the SI-SDR ceiling of a model that scales |S| and keeps the noisy "
+                "phase)" if args.phase_sensitive else "") + ". No model is involved.", "",
              "Band support (nonzero bins of a band's triangle) for bands centred between 1 and 3 kHz: "
              + "; ".join(f"{nb} bands {lo:.0f}–{hi:.0f} Hz" for nb, band_front in band_fronts.items()
                          for lo, hi in [band_widths_hz(band_front)])
              + " (a voice's harmonics are 100–250 Hz apart).", ""]
     for title, items in sets.items():
-        res = score(items, band_fronts, args.hop)
+        res = score(items, band_fronts, args.hop, args.phase_sensitive)
         lines += [f"## {title}, {len(items)} mixtures", "", "| system | PESQ-WB | ESTOI | SI-SDR (dB) |",
                   "|---|---|---|---|"]
         lines += [f"| {k} | {v['pesq_wb']:.3f} | {v['estoi']:.3f} | {v['si_sdr']:.2f} |" for k, v in res.items()]

@@ -69,16 +69,20 @@ def generic_name(init: str) -> str:
 
 
 def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], recipe: list[str], peer_py: Path,
-                       commands: list, pick: str = "last", separate: bool = True, init: str = "default") -> None:
+                       commands: list, pick: str = "last", separate: bool = True, init: str = "default",
+                       keep: bool = False) -> list[float]:
     """Split the type's recordings, fine-tune for each budget (``separate``: one run per budget from the
     generic model, as a user would; else one run continued for the cumulative budgets), copy each stage's
     ``pick`` checkpoint (last, or the monitored best) to tdir/finetuned_<N>min.ckpt and score the stages on
-    both test conditions."""
+    both test conditions. ``keep`` (separate runs only): a budget whose run finished in an earlier
+    invocation (its finetuned_<N>min.ckpt exists) is not trained again; returns those budgets."""
     from denoiselab.core.checkpoints import best_checkpoint
 
     py = sys.executable
+    keep = keep and separate
+    finished = {m for m in budgets if keep and (tdir / f"finetuned_{m:g}min.ckpt").exists()}
     for old in tdir.glob("finetune*"):  # a half-finished type: its time budgets would no longer add up
-        if old.is_dir() and old.name != "finetune_noise":
+        if old.is_dir() and old.name != "finetune_noise" and old.name not in {f"finetune_{m:g}min" for m in finished}:
             shutil.rmtree(old)
     for part, chosen in (("finetune_noise", files[:5]), ("test_noise", files[5:])):
         (tdir / part).mkdir(parents=True, exist_ok=True)
@@ -91,18 +95,22 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
     for minutes in budgets:
         run_dir = tdir / (f"finetune_{minutes:g}min" if separate else "finetune")
         seconds = minutes * 60 if separate else (minutes - done) * 60
+        scored = tdir / f"finetuned_{minutes:g}min.ckpt"
+        if minutes in finished:
+            stages[f"fine-tuned {minutes:g} min"] = scored
+            continue
         run_logged([py, "-m", "denoiselab.cli.train", "experiment=finetune", f"init_from={init}",
              f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={tdir / 'finetune_noise'}",
              f"time_budget={seconds:.0f}", "trainer.max_time=null", "auto_resume=true",
              f"hydra.run.dir={run_dir}", *recipe], commands)
         done = minutes
-        scored = tdir / f"finetuned_{minutes:g}min.ckpt"
         last = run_dir / "checkpoints" / "last.ckpt"
         shutil.copy2((best_checkpoint(run_dir) if pick == "best" else None) or last, scored)
         stages[f"fine-tuned {minutes:g} min"] = scored
     ckpts = {generic_name(init): init, **{n: str(c) for n, c in stages.items()}}
     for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
         score(ckpts, noise_dir, tdir, tag, peer_py, commands)
+    return sorted(finished)
 
 
 def main() -> None:
@@ -122,7 +130,9 @@ def main() -> None:
                    help="one run continued through the budgets (each stage restarts the lr schedule) instead "
                         "of one run per budget from the generic model")
     p.add_argument("--reuse", action="store_true",
-                   help="keep the results of types whose evaluation already finished (an interrupted run goes on)")
+                   help="keep what an earlier invocation into the same --out finished: types scored with every "
+                        "budget asked for, and (one run per budget) each fine-tuning run that finished, so adding "
+                        "a budget trains only that one; the types are scored again")
     p.add_argument("--init", default="default",
                    help="the model fine-tuning starts from (init_from): default or a model file")
     args = p.parse_args()
@@ -135,18 +145,20 @@ def main() -> None:
     commands: list[list[str]] = []
     results: dict[str, dict] = {}
     reused: list[str] = []
+    kept: dict[str, list[float]] = {}
     seen: dict[str, dict] = {}
     for noise_type in args.types.split(","):
         files = sorted((DATA / "dev" / "noise").glob(f"{noise_type}_*.flac"))
         if len(files) < 4:
             sys.exit(f"{noise_type}: only {len(files)} dev recordings")
         tdir = out / noise_type
-        if args.reuse and (tdir / "eval" / "summary.csv").exists():
+        done = tdir / "eval" / "summary.csv"
+        if args.reuse and done.exists() and all(f"fine-tuned {m:g} min" in summary(done) for m in budgets):
             print(f"{noise_type}: reusing {tdir / 'eval'}", flush=True)
             reused.append(noise_type)
         else:
-            finetune_and_score(tdir, files, budgets, recipe, peer_py, commands, args.pick, not args.cumulative,
-                               args.init)
+            kept[noise_type] = finetune_and_score(tdir, files, budgets, recipe, peer_py, commands, args.pick,
+                                                  not args.cumulative, args.init, keep=args.reuse)
         results[noise_type] = summary(tdir / "eval" / "summary.csv")
         if (tdir / "eval_seen" / "summary.csv").exists():
             seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
@@ -176,11 +188,15 @@ def main() -> None:
              f"the type's other 3 recordings, and with the 5 recordings it was fine-tuned on (new speech). "
              f"Peers: {', '.join(PEERS) if peer_py.exists() else 'not run (no peers venv)'}.", "",
              "Caveat: the generic model was trained on ESC-10 clips 0-31 of every type (train/noise), so no "
-             "type here is new to it: this measures specialising a model on a type it knows from about 20 s "
+             "type here is new to it: this measures specialising a model on a type it knows from about 25 s "
              "of new recordings, not teaching it an unknown noise.", ""]
     if reused:
         lines += [f"Reused from an earlier invocation (`--reuse`): {', '.join(reused)}; its commands were the same "
                   "as those below with its own type.", ""]
+    if any(kept.values()):
+        lines += ["Fine-tuning runs reused from an earlier invocation (`--reuse`), their training commands the same "
+                  "as those below with their own budget: " + "; ".join(
+                      f"{t} {', '.join(f'{m:g}' for m in ms)} min" for t, ms in kept.items() if ms) + ".", ""]
     for noise_type, rows in results.items():
         lines += [f"## {noise_type}", ""]
         for title, table in (("the type's held-out recordings (never seen in fine-tuning)", rows),

@@ -1,0 +1,86 @@
+"""One table of fine-tuning recipe variants, from the run folders `benchmarks/tune_finetune.sh` leaves.
+
+    python benchmarks/tune_finetune_report.py [--runs outputs/bench/tune_finetune] [--baseline NAME]
+                                              [--results tune_finetune.md]
+
+Each variant folder (RUNS/NAME/TYPE/{train,eval}) gives a row per type: the overrides beyond the shipped
+`experiment=finetune` (read from the run's own .hydra/overrides.yaml, so the table cannot disagree with what
+ran), the steps reached in the budget, and PESQ-WB / SI-SDR of the generic and the fine-tuned model on the
+recorded-noise mixtures, with the gain; with --baseline, also each variant's gain minus the baseline's on the
+same type (the figure a recipe change has to move).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import publish  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+# What every tune_finetune.sh run passes: not part of a variant's recipe.
+COMMON = ("experiment=", "init_from=", "data.clean=", "data.noise=", "time_budget=", "trainer.max_time=",
+          "finetune.generic_noise=", "logger=", "hydra.run.dir=")
+
+
+def variant_row(run: Path) -> dict | None:
+    """A finished run's figures, or None where its evaluation is missing (an interrupted run)."""
+    summary = run / "eval" / "summary.csv"
+    if not summary.exists():
+        return None
+    rows = {r["system"]: r for r in csv.DictReader(open(summary))}
+    overrides = yaml.safe_load(open(run / "train" / ".hydra" / "overrides.yaml")) or []
+    steps = re.findall(r"reached at step (\d+)", (run / "train.log").read_text(errors="replace")) \
+        if (run / "train.log").exists() else []
+    g = rows["generic"]
+    f = next(r for name, r in rows.items() if name not in ("noisy", "generic"))  # "fine-tuned"
+    budget = [o.split("=", 1)[1] for o in overrides if o.startswith("time_budget=")]
+    return {"recipe": " ".join(o for o in overrides if not o.startswith(COMMON)) or "(shipped recipe)",
+            "budget": budget[0] if budget else "?", "steps": steps[-1] if steps else "?",
+            "generic": (float(g["pesq_wb"]), float(g["si_sdr"])), "tuned": (float(f["pesq_wb"]), float(f["si_sdr"]))}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", default=str(ROOT / "outputs" / "bench" / "tune_finetune"))
+    p.add_argument("--baseline", default=None, help="the variant NAME every other is compared with")
+    p.add_argument("--results", default="tune_finetune.md", help="file name under benchmarks/results/")
+    args = p.parse_args()
+    runs = Path(args.runs)
+    table = {(v.name, t.name): row for v in sorted(runs.iterdir()) if v.is_dir()
+             for t in sorted(v.iterdir()) if t.is_dir() and (row := variant_row(t))}
+    if not table:
+        sys.exit(f"no finished runs under {runs}")
+    base = {t: r for (v, t), r in table.items() if v == args.baseline}
+    lines = ["# Fine-tuning recipe variants (recorded-noise condition)", "",
+             f"From `{runs.relative_to(ROOT) if runs.is_relative_to(ROOT) else runs}`: each row one "
+             "`benchmarks/tune_finetune.sh NAME \"TYPES\" SECONDS [overrides]` run (the shipped model fine-tuned "
+             "on a type's first 5 dev recordings, scored on the 55 dev utterances mixed with those recordings, "
+             "SNR -5..15 dB, seed 2024), one run per row; budgets are wall-clock seconds on the machine that "
+             "ran them, nothing else running.", "",
+             "| variant | type | overrides | budget s | steps | generic PESQ-WB / SI-SDR | fine-tuned | gain | "
+             + ("gain − baseline's |" if base else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|" if base else "")]
+    for (v, t), r in table.items():
+        gain = (r["tuned"][0] - r["generic"][0], r["tuned"][1] - r["generic"][1])
+        line = (f"| {v} | {t} | {r['recipe']} | {r['budget']} | {r['steps']} | "
+                f"{r['generic'][0]:.3f} / {r['generic'][1]:.2f} | "
+                f"{r['tuned'][0]:.3f} / {r['tuned'][1]:.2f} | {gain[0]:+.3f} / {gain[1]:+.2f} |")
+        if base and t in base:
+            b = base[t]
+            line += (f" {gain[0] - (b['tuned'][0] - b['generic'][0]):+.3f} / "
+                     f"{gain[1] - (b['tuned'][1] - b['generic'][1]):+.2f} |")
+        elif base:
+            line += " |"
+        lines.append(line)
+    publish(args.results, lines)
+
+
+if __name__ == "__main__":
+    main()
