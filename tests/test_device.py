@@ -1,4 +1,5 @@
 import csv
+import re
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -253,6 +254,8 @@ def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, t
     md = (out / "report.md").read_text()
     assert "fine-tuned from" in md and "room_noise" in md and "campaign references" in md
     assert str(out / "finetune" / "checkpoints" / "last.ckpt") in md  # the decayed run's final state
+    # and whether it learnt the room: its validation mixtures scored before and after fine-tuning
+    assert re.search(r"SI-SDR on its validation mixtures -?\d+\.\d\d dB before fine-tuning, -?\d+\.\d\d dB after", md)
     from omegaconf import OmegaConf
 
     run_cfg = OmegaConf.load(out / "finetune" / ".hydra" / "config.yaml")

@@ -1,6 +1,7 @@
 """Fine-tuning: start from trained weights (init_from), with the file's own model settings, frozen
 parts, a general-noise share against forgetting, and lab-style noise recordings."""
 
+import json
 import os
 import subprocess
 import sys
@@ -34,7 +35,8 @@ def _finetune(corpus, cache_dir, out, init, extra=()):
 
 
 def test_init_from_takes_the_files_model_weights_and_statistics(corpus, cache_dir, tmp_path, tiny_ckpt):
-    _, cfg = _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["trainer.max_steps=2", "model.optimizer.lr=0"])
+    metrics, cfg = _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt,
+                             ["trainer.max_steps=2", "model.optimizer.lr=0"])
     spec, start, _ = read_model(tiny_ckpt)
     # the config's defaults (depth 4, n_fft 512) gave way to the file's model (depth 2, n_fft 256)
     assert cfg.model.net == spec["net"] and cfg.model.frontend.n_fft == spec["frontend"]["n_fft"] == 256
@@ -45,6 +47,15 @@ def test_init_from_takes_the_files_model_weights_and_statistics(corpus, cache_di
             assert torch.equal(after[k].float(), v.float()), k
     assert end["denoiselab"]["init_from"]["path"] == str(tiny_ckpt)
     assert end["optimizer_states"][0]["state"]  # a fresh optimiser that ran, not the file's
+    # where fine-tuning started: the file's model scored on the run's validation mixtures before training
+    # (lr = 0: the final weights score the same), recorded apart from the run's own validations
+    records = [json.loads(line) for line in (tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()]
+    init = [r for r in records if r["event"] == "init_validation"]
+    events = [r["event"] for r in records]
+    assert len(init) == 1 and init[0]["step"] == 0 and events.index("init_validation") < events.index("start")
+    assert metrics["init/val/si_sdr"] == pytest.approx(init[0]["val/si_sdr"])
+    assert metrics["val/si_sdr"] == pytest.approx(metrics["init/val/si_sdr"], abs=0.05)
+    assert [r for r in records if r["event"] == "validation"]  # the run's own, after training
 
 
 @pytest.mark.parametrize("override,key", [("model.net.base_channels=8", "model.net.base_channels"),

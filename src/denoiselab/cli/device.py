@@ -63,11 +63,16 @@ def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
     # monitored best on a few seconds of validation noise is the noisier choice); the best if it is gone
     last = run_dir / "checkpoints" / "last.ckpt"
     chosen_ckpt = last if last.is_file() else best_checkpoint(run_dir) or last
-    steps = max((json.loads(line).get("step", 0) for line in (run_dir / "metrics.jsonl").read_text().splitlines()),
-                default=0)
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = max((r.get("step", 0) for r in records), default=0)
     made = (f"fine-tuned from {start} (sha1 {sha1_of(start)}) on the room noise {ft.noise} with "
             f"{'the campaign references' if not ft.get('speech') else ft.speech} as speech: {steps} steps in "
             f"{ft.time_budget}; checkpoint {chosen_ckpt}")
+    before = [r["val/si_sdr"] for r in records if r.get("event") == "init_validation" and "val/si_sdr" in r]
+    after = [r["val/si_sdr"] for r in records if r.get("event") == "validation" and "val/si_sdr" in r]
+    if before and after:  # whether it learnt the room, on mixtures it did not train on
+        made += (f"; SI-SDR on its validation mixtures {before[0]:.2f} dB before fine-tuning, "
+                 f"{after[-1]:.2f} dB after")
     return str(chosen_ckpt), made
 
 

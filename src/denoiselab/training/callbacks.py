@@ -137,11 +137,15 @@ class RunMetricsFile(L.Callback):
     """``RUN/metrics.jsonl``: one JSON line per validation (step, epoch, seconds trained in this
     invocation, every scalar metric), plus a start line (parameters, backbone, the step it resumed
     from) and an end line. Written by rank 0 whatever logger runs (CSV, TensorBoard, W&B or none),
-    so ``denoiselab-compare`` can rank any sweep; appended to, so a resumed run adds its lines."""
+    so ``denoiselab-compare`` can rank any sweep; appended to, so a resumed run adds its lines.
+    A validation before training (a fine-tuning run scoring its ``init_from`` model) is an
+    ``init_validation`` line: what the run started from, not one of its own results; one after it (a
+    run that stopped before validating scores its final weights) is one of the run's validations."""
 
     def __init__(self, run_dir: str):
         self.path = Path(run_dir) / RUN_METRICS
         self._t0 = time.monotonic()
+        self._fitting = False
 
     def _write(self, trainer: L.Trainer, record: dict[str, Any]) -> None:
         if not trainer.is_global_zero:
@@ -151,7 +155,7 @@ class RunMetricsFile(L.Callback):
             fh.write(json.dumps(record) + "\n")
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._t0 = time.monotonic()
+        self._t0, self._fitting = time.monotonic(), True
         den = getattr(pl_module, "denoiser", None)
         self._write(trainer, {"event": "start", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                               "step": int(trainer.global_step),
@@ -159,10 +163,13 @@ class RunMetricsFile(L.Callback):
                               "backbone": den.net_name if den is not None else None})
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or trainer.state.fn != "fit":
+        if trainer.sanity_checking:
             return
         values = {k: float(v) for k, v in trainer.callback_metrics.items()
                   if isinstance(v, torch.Tensor) and v.numel() == 1 and math.isfinite(float(v))}
+        if trainer.state.fn != "fit" and not self._fitting:
+            self._write(trainer, {"event": "init_validation", "step": int(trainer.global_step), **values})
+            return
         self._write(trainer, {"event": "validation", "step": int(trainer.global_step),
                               "epoch": int(trainer.current_epoch),
                               "seconds": round(time.monotonic() - self._t0, 2), **values})

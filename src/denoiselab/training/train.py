@@ -193,14 +193,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     for lg in loggers:
         lg.log_hyperparams({"backbone": backbone, "seed": int(cfg.seed)})
 
+    start_scores: dict[str, float] = {}
+    if start is not None and resume is None and cfg.get("train", True) and cfg.get("init_validate", True):
+        # the starting model on this run's own validation mixtures: the figure fine-tuning is judged against
+        # (before this, a user saw where the run ended but not where it began)
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+        start_scores = {f"init/{k}": float(v) for k, v in trainer.callback_metrics.items()
+                        if k.startswith("val/") and torch.is_tensor(v) and v.numel() == 1}
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
         monitor = cfg.get("monitor")
-        if monitor and monitor not in trainer.callback_metrics and not trainer.interrupted:
+        start_value = trainer.callback_metrics.get(monitor) if monitor else None  # the init_from model's
+        trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
+        final = trainer.callback_metrics.get(monitor) if monitor else None
+        if monitor and (final is None or final is start_value) and not trainer.interrupted:
             # Training stopped before any validation (max_steps inside the first epoch): score the
             # final weights so the summary and sweepers (Optuna) get the monitored value.
             trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+    metrics.update(start_scores)
 
     if cfg.get("test"):
         best = best_checkpoint(run_dir)
@@ -227,7 +237,8 @@ def _print_summary(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float
         table.add_row(f"best {monitor}", f"{float(cb.best_model_score):.3f}")
     for key in ("val/si_sdr", "val/si_sdri", "val/loss", "test/si_sdr", "test/si_sdri"):
         if key in metrics:
-            table.add_row(key, f"{metrics[key]:.3f}")
+            start = metrics.get(f"init/{key}")
+            table.add_row(key, f"{metrics[key]:.3f}" + (f" (init_from: {start:.3f})" if start is not None else ""))
     table.add_row("steps", str(trainer.global_step))
     Console().print(table)
     best, last = best_checkpoint(run_dir), run_dir / "checkpoints" / "last.ckpt"
