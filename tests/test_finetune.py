@@ -58,6 +58,14 @@ def test_init_from_takes_the_files_model_weights_and_statistics(corpus, cache_di
     assert [r for r in records if r["event"] == "validation"]  # the run's own, after training
 
 
+def test_a_run_that_ends_below_its_starting_model_says_so():
+    from denoiselab.training.train import fell_below_start
+
+    assert "0.40 below the init_from model's" in fell_below_start({"init/val/si_sdr": 12.5, "val/si_sdr": 12.1})
+    assert fell_below_start({"init/val/si_sdr": 12.1, "val/si_sdr": 12.5}) is None  # it improved
+    assert fell_below_start({"val/si_sdr": 12.5}) is None  # not a fine-tuning run (or init_validate=false)
+
+
 @pytest.mark.parametrize("override,key", [("model.net.base_channels=8", "model.net.base_channels"),
                                           ("model/net=resnet", "model/net"),
                                           ("model.frontend.n_fft=512", "model.frontend.n_fft")])

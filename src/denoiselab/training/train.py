@@ -224,6 +224,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
+def fell_below_start(metrics: dict[str, float], key: str = "val/si_sdr") -> str | None:
+    """A line for a fine-tuning run that ended below its starting model on its own validation mixtures (a
+    user would otherwise ship a model that is worse on their noise than the one they started from)."""
+    start, end = metrics.get(f"init/{key}"), metrics.get(key)
+    if start is None or end is None or end >= start:
+        return None
+    return (f"note: {key} ended {start - end:.2f} below the init_from model's on this run's validation mixtures: "
+            "the starting model scores higher there; more of your noise (a minute or more) or a longer budget "
+            "may change that")
+
+
 def _print_summary(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float], run_dir: Path,
                    backbone: str) -> None:
     """Scores in a table; the paths a user copies on lines of their own (a table would cut them)."""
@@ -241,6 +252,8 @@ def _print_summary(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float
             table.add_row(key, f"{metrics[key]:.3f}" + (f" (init_from: {start:.3f})" if start is not None else ""))
     table.add_row("steps", str(trainer.global_step))
     Console().print(table)
+    if (warning := fell_below_start(metrics)) is not None:
+        print(warning)
     best, last = best_checkpoint(run_dir), run_dir / "checkpoints" / "last.ckpt"
     print(f"run dir:         {run_dir}")
     if best is not None:
