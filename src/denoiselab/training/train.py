@@ -201,13 +201,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         start_scores = {f"init/{k}": float(v) for k, v in trainer.callback_metrics.items()
                         if k.startswith("val/") and torch.is_tensor(v) and v.numel() == 1}
     if cfg.get("train", True):
-        monitor = cfg.get("monitor")
-        start_value = trainer.callback_metrics.get(monitor) if monitor else None  # the init_from model's
         trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
-        final = trainer.callback_metrics.get(monitor) if monitor else None
-        if monitor and (final is None or final is start_value) and not trainer.interrupted:
+        monitor = cfg.get("monitor")
+        if monitor and monitor not in trainer.callback_metrics and not trainer.interrupted:
             # Training stopped before any validation (max_steps inside the first epoch): score the
-            # final weights so the summary and sweepers (Optuna) get the monitored value.
+            # final weights so the summary and sweepers (Optuna) get the monitored value. (Lightning clears
+            # callback_metrics when fit starts, so the init_from model's scores cannot stand in for them.)
             trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     metrics.update(start_scores)
