@@ -29,21 +29,32 @@ COMMON = ("experiment=", "init_from=", "data.clean=", "data.noise=", "time_budge
           "finetune.generic_noise=", "logger=", "hydra.run.dir=")
 
 
-def variant_row(run: Path) -> dict | None:
-    """A finished run's figures, or None where its evaluation is missing (an interrupted run)."""
-    summary = run / "eval" / "summary.csv"
+def scores(summary: Path) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """(generic, fine-tuned) PESQ-WB / SI-SDR of one evaluation, None where it did not run."""
     if not summary.exists():
         return None
     rows = {r["system"]: r for r in csv.DictReader(open(summary))}
+    g = rows["generic"]
+    f = next(r for name, r in rows.items() if name not in ("noisy", "generic"))  # "fine-tuned"
+    return (float(g["pesq_wb"]), float(g["si_sdr"])), (float(f["pesq_wb"]), float(f["si_sdr"]))
+
+
+def variant_row(run: Path) -> dict | None:
+    """A finished run's figures, or None where its evaluation is missing (an interrupted run)."""
+    seen = scores(run / "eval" / "summary.csv")
+    if seen is None:
+        return None
     overrides = yaml.safe_load(open(run / "train" / ".hydra" / "overrides.yaml")) or []
     steps = re.findall(r"reached at step (\d+)", (run / "train.log").read_text(errors="replace")) \
         if (run / "train.log").exists() else []
-    g = rows["generic"]
-    f = next(r for name, r in rows.items() if name not in ("noisy", "generic"))  # "fine-tuned"
     budget = [o.split("=", 1)[1] for o in overrides if o.startswith("time_budget=")]
     return {"recipe": " ".join(o for o in overrides if not o.startswith(COMMON)) or "(shipped recipe)",
             "budget": budget[0] if budget else "?", "steps": steps[-1] if steps else "?",
-            "generic": (float(g["pesq_wb"]), float(g["si_sdr"])), "tuned": (float(f["pesq_wb"]), float(f["si_sdr"]))}
+            "generic": seen[0], "tuned": seen[1], "unseen": scores(run / "eval_unseen" / "summary.csv")}
+
+
+def gain(pair: tuple[tuple[float, float], tuple[float, float]]) -> tuple[float, float]:
+    return pair[1][0] - pair[0][0], pair[1][1] - pair[0][1]
 
 
 def main() -> None:
@@ -64,21 +75,29 @@ def main() -> None:
              "on a type's first 5 dev recordings, scored on the 55 dev utterances mixed with those recordings, "
              "SNR -5..15 dB, seed 2024), one run per row; budgets are wall-clock seconds on the machine that "
              "ran them, nothing else running.", "",
+             "Columns `unseen`: the same two models on the type's other 3 dev recordings (not fine-tuned on; runs "
+             "from before that evaluation existed show —).", "",
              "| variant | type | overrides | budget s | steps | generic PESQ-WB / SI-SDR | fine-tuned | gain | "
-             + ("gain − baseline's |" if base else ""),
-             "|---|---|---|---|---|---|---|---|" + ("---|" if base else "")]
+             + ("gain − baseline's | " if base else "") + "unseen: generic | unseen: gain | "
+             + ("unseen: gain − baseline's |" if base else ""),
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if base else "")]
+
+    def fmt(x: tuple[float, float], sign: bool = False) -> str:
+        return f"{x[0]:+.3f} / {x[1]:+.2f}" if sign else f"{x[0]:.3f} / {x[1]:.2f}"
+
     for (v, t), r in table.items():
-        gain = (r["tuned"][0] - r["generic"][0], r["tuned"][1] - r["generic"][1])
-        line = (f"| {v} | {t} | {r['recipe']} | {r['budget']} | {r['steps']} | "
-                f"{r['generic'][0]:.3f} / {r['generic'][1]:.2f} | "
-                f"{r['tuned'][0]:.3f} / {r['tuned'][1]:.2f} | {gain[0]:+.3f} / {gain[1]:+.2f} |")
-        if base and t in base:
-            b = base[t]
-            line += (f" {gain[0] - (b['tuned'][0] - b['generic'][0]):+.3f} / "
-                     f"{gain[1] - (b['tuned'][1] - b['generic'][1]):+.2f} |")
-        elif base:
-            line += " |"
-        lines.append(line)
+        g = gain((r["generic"], r["tuned"]))
+        b = base.get(t)
+        cells = [v, t, r["recipe"], r["budget"], r["steps"], fmt(r["generic"]), fmt(r["tuned"]), fmt(g, True)]
+        if base:
+            cells.append(fmt((g[0] - gain((b["generic"], b["tuned"]))[0], g[1] - gain((b["generic"], b["tuned"]))[1]),
+                             True) if b else "")
+        u = r["unseen"]
+        cells += [fmt(u[0]) if u else "—", fmt(gain(u), True) if u else "—"]
+        if base:
+            bu = b["unseen"] if b else None
+            cells.append(fmt((gain(u)[0] - gain(bu)[0], gain(u)[1] - gain(bu)[1]), True) if u and bu else "—")
+        lines.append("| " + " | ".join(cells) + " |")
     publish(args.results, lines)
 
 
