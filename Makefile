@@ -19,9 +19,10 @@ install: $(VENV)/.installed
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 
-# Everything, the slow end-to-end runs included (about 10 minutes on 2 cores).
+# Everything, the slow end-to-end runs included (about 10 minutes on 2 cores); the 15 slowest are listed so
+# a test that grows shows up in every CI log.
 test: lint
-	WANDB_MODE=offline $(PY) -m pytest -q
+	WANDB_MODE=offline $(PY) -m pytest -q --durations=15
 
 # The inner loop: everything but the tests marked slow.
 test-fast: lint

@@ -108,28 +108,6 @@ def test_frozen_parts_stay_and_the_rest_trains(corpus, cache_dir, tmp_path, tiny
         _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["finetune.freeze=[net.encoder]"])
 
 
-def test_finetune_can_add_a_bin_refiner_to_a_model_without_one(corpus, cache_dir, tmp_path, tiny_ckpt):
-    from denoiselab.core.model_files import load_denoiser
-
-    metrics, _ = _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt,
-                           ["finetune.refine_bins=4", "trainer.max_steps=3", "model.optimizer.lr=0.01"])
-    _, start, _ = read_model(tiny_ckpt)
-    ckpt = load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.ckpt")
-    end = {k[len("denoiser."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("denoiser.")}
-    assert set(end) - set(start) == {f"refine.{p}.{w}" for p in ("inp", "mid", "out") for w in ("weight", "bias")}
-    assert end["refine.out.weight"].abs().sum() > 0  # it started at zero and trained (lr > 0)
-    assert ckpt["denoiselab"]["init_from"]["added"] == "bin refiner (4 channels)"
-    assert "init/val/si_sdr" in metrics  # the starting model (refiner at zero = the file's model) was scored
-    model = load_denoiser(tmp_path / "ft" / "checkpoints" / "last.ckpt")
-    assert model.refine is not None and model.spec()["refine"]["channels"] == 4
-    # a model that has one keeps it: adding another, or overriding its size, is refused
-    with pytest.raises(UserError, match="already has a bin refiner"):
-        _finetune(corpus, cache_dir, tmp_path / "again", tmp_path / "ft" / "checkpoints" / "last.ckpt",
-                  ["finetune.refine_bins=4", "trainer.max_steps=1"])
-    with pytest.raises(UserError, match="model.refine=2 conflicts with init_from.*finetune.refine_bins"):
-        _finetune(corpus, cache_dir, tmp_path / "again2", tiny_ckpt, ["model.refine=2", "trainer.max_steps=1"])
-
-
 def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise_is_refused(tmp_path, cache_dir,
                                                                                              caplog):
     from denoiselab.training.data.datamodule import MixtureDataModule

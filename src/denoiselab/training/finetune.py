@@ -59,43 +59,29 @@ def adopt_model_settings(cfg: DictConfig) -> dict[str, Any]:
             fixed = spec["head"]
         elif key == "model/mask_processor" and value != spec.get("processor", {}).get("name", "noise_subtract"):
             fixed = spec.get("processor", {}).get("name", "noise_subtract")
-        elif key == "model.refine" and not _same(value, spec.get("refine") or 0):
-            fixed = spec.get("refine") or 0
         elif key == "data.sample_rate" and not _same(value, spec["sample_rate"]):
             fixed = spec["sample_rate"]
         if fixed is not None:
             raise UserError(f"{key}={value} conflicts with init_from={cfg.init_from} (its {key.split('/')[-1]} is "
-                            f"{fixed}): the model's settings come from the file; drop {key}"
-                            + (" (finetune.refine_bins=N adds a refiner to a model without one)"
-                               if key == "model.refine" else ""))
-    added = int((cfg.get("finetune") or {}).get("refine_bins") or 0)
-    if added and spec.get("refine"):
-        raise UserError(f"finetune.refine_bins={added}: init_from={cfg.init_from} already has a bin refiner "
-                        f"({spec['refine']}); drop finetune.refine_bins to fine-tune it as it is")
+                            f"{fixed}): the model's settings come from the file; drop {key}")
     with open_dict(cfg):
         cfg.model.net = {"name": net["name"], "kwargs": net["kwargs"]}
         for k, v in front.items():
             cfg.model.frontend[k] = v
         cfg.model.head = spec["head"]
         cfg.model.mask_processor = spec.get("processor") or {"name": "noise_subtract", "kwargs": {}}
-        cfg.model.refine = spec.get("refine") or added
         cfg.data.sample_rate = spec["sample_rate"]
     return {"path": str(path), "sha1": sha1_of(path), "net": net["name"],
-            **({"added": f"bin refiner ({added} channels)"} if added else {}),
             **({"made_from": extra["init_from"]} if "init_from" in extra else {})}
 
 
-def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True,
-                 added: tuple[str, ...] = ()) -> dict[str, int]:
-    """Copy the file's tensors into ``denoiser``; returns counts of loaded/missing/unexpected/mismatched.
-    ``added``: parameter-name prefixes of parts this run adds (finetune.refine_bins): the file lacks them
-    by design, so they keep their "no change" start instead of counting as missing."""
+def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True) -> dict[str, int]:
+    """Copy the file's tensors into ``denoiser``; returns counts of loaded/missing/unexpected/mismatched."""
     _, state, _ = read_model(path)
     own = denoiser.state_dict()
     mismatched = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
     loadable = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and k not in mismatched}
-    fresh = [k for k in own if k not in state and any(k.startswith(p) for p in added)]
-    missing = [k for k in own if k not in loadable and k not in fresh]
+    missing = [k for k in own if k not in loadable]
     unexpected = [k for k in state if k not in own]
     if (mismatched or missing or unexpected) and strict:
         parts = [f"{len(x)} {what} (e.g. {x[0]})" for x, what in ((missing, "tensors missing from the file"),
@@ -105,9 +91,8 @@ def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True,
     denoiser.load_state_dict({**own, **loadable})
     counts = {"loaded": len(loadable), "missing": len(missing), "unexpected": len(unexpected),
               "mismatched": len(mismatched)}
-    log.info("init_from %s: loaded %d of %d tensors (missing %d, not used %d, other shape %d%s)", path,
-             len(loadable), len(own), len(missing), len(unexpected), len(mismatched),
-             f", added by this run {len(fresh)}" if fresh else "")
+    log.info("init_from %s: loaded %d of %d tensors (missing %d, not used %d, other shape %d)", path,
+             len(loadable), len(own), len(missing), len(unexpected), len(mismatched))
     return counts
 
 

@@ -48,13 +48,12 @@ class DenoiseModule(L.LightningModule):
                  loss: nn.Module, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, scheduler_interval: str = "epoch",
                  scheduler_monitor: str = "val/loss", sample_rate: int = 16000, head: str = "mask",
-                 compile: bool = False, mask_processor: str | dict | None = None,
-                 refine: int | dict | None = None):
+                 compile: bool = False, mask_processor: str | dict | None = None):
         super().__init__()
         if not isinstance(frontend, SpectralFrontEnd):
             frontend = plain_settings(frontend)
         self.denoiser = Denoiser(net=plain_settings(net), frontend=frontend, sample_rate=sample_rate, head=head,
-                                 processor=plain_settings(mask_processor), refine=plain_settings(refine))
+                                 processor=plain_settings(mask_processor))
         self.loss_fn = loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval, self.scheduler_monitor = scheduler_interval, scheduler_monitor

@@ -161,8 +161,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if start is not None:
         model.extra_checkpoint_meta["init_from"] = start
         if resume is None:  # a resumed fine-tuning run continues from its own checkpoint
-            load_weights(model.denoiser, str(cfg.init_from), strict=bool(cfg.get("init_strict", True)),
-                         added=("refine.",) if "added" in start else ())
+            load_weights(model.denoiser, str(cfg.init_from), strict=bool(cfg.get("init_strict", True)))
     freeze(model.denoiser, [str(n) for n in (cfg.get("finetune") or {}).get("freeze") or []])
     if resume is None and cfg.get("train", True):
         refuse_to_overwrite(run_dir)
