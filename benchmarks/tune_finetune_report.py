@@ -53,8 +53,9 @@ def variant_row(run: Path) -> dict | None:
             "generic": seen[0], "tuned": seen[1], "unseen": scores(run / "eval_unseen" / "summary.csv")}
 
 
-def gain(pair: tuple[tuple[float, float], tuple[float, float]]) -> tuple[float, float]:
-    return pair[1][0] - pair[0][0], pair[1][1] - pair[0][1]
+def minus(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """(PESQ-WB, SI-SDR) a - b."""
+    return a[0] - b[0], a[1] - b[1]
 
 
 def main() -> None:
@@ -86,17 +87,16 @@ def main() -> None:
         return f"{x[0]:+.3f} / {x[1]:+.2f}" if sign else f"{x[0]:.3f} / {x[1]:.2f}"
 
     for (v, t), r in table.items():
-        g = gain((r["generic"], r["tuned"]))
-        b = base.get(t)
+        g, b = minus(r["tuned"], r["generic"]), base.get(t)
         cells = [v, t, r["recipe"], r["budget"], r["steps"], fmt(r["generic"]), fmt(r["tuned"]), fmt(g, True)]
         if base:
-            cells.append(fmt((g[0] - gain((b["generic"], b["tuned"]))[0], g[1] - gain((b["generic"], b["tuned"]))[1]),
-                             True) if b else "")
+            cells.append(fmt(minus(g, minus(b["tuned"], b["generic"])), True) if b else "")
         u = r["unseen"]
-        cells += [fmt(u[0]) if u else "—", fmt(gain(u), True) if u else "—"]
+        ug = minus(u[1], u[0]) if u else None
+        cells += [fmt(u[0]) if u else "—", fmt(ug, True) if ug else "—"]
         if base:
             bu = b["unseen"] if b else None
-            cells.append(fmt((gain(u)[0] - gain(bu)[0], gain(u)[1] - gain(bu)[1]), True) if u and bu else "—")
+            cells.append(fmt(minus(ug, minus(bu[1], bu[0])), True) if ug and bu else "—")
         lines.append("| " + " | ".join(cells) + " |")
     publish(args.results, lines)
 
