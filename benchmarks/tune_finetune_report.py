@@ -3,9 +3,9 @@
     python benchmarks/tune_finetune_report.py [--runs outputs/bench/tune_finetune] [--baseline NAME]
                                               [--results tune_finetune.md]
 
-Each variant folder (RUNS/NAME/TYPE/{train,eval}) gives a row per type: the overrides beyond the shipped
-`experiment=finetune` (read from the run's own .hydra/overrides.yaml, so the table cannot disagree with what
-ran), the steps reached in the budget, and PESQ-WB / SI-SDR of the generic and the fine-tuned model on the
+Each variant folder (RUNS/NAME/TYPE/{train,eval}) gives a row per type: the overrides beyond
+`experiment=finetune` and the main knobs as they resolved (read from the run's own .hydra/, so the table
+cannot disagree with what ran, even after the shipped defaults change), the steps reached in the budget, and PESQ-WB / SI-SDR of the generic and the fine-tuned model on the
 recorded-noise mixtures, with the gain; with --baseline, also each variant's gain minus the baseline's on the
 same type (the figure a recipe change has to move).
 """
@@ -48,9 +48,19 @@ def variant_row(run: Path) -> dict | None:
     steps = re.findall(r"reached at step (\d+)", (run / "train.log").read_text(errors="replace")) \
         if (run / "train.log").exists() else []
     budget = [o.split("=", 1)[1] for o in overrides if o.startswith("time_budget=")]
-    return {"recipe": " ".join(o for o in overrides if not o.startswith(COMMON)) or "(shipped recipe)",
+    return {"recipe": " ".join(o for o in overrides if not o.startswith(COMMON)) or "(none)",
+            "as_run": as_run(yaml.safe_load(open(run / "train" / ".hydra" / "config.yaml"))),
             "budget": budget[0] if budget else "?", "steps": steps[-1] if steps else "?",
             "generic": seen[0], "tuned": seen[1], "unseen": scores(run / "eval_unseen" / "summary.csv")}
+
+
+def as_run(cfg: dict) -> str:
+    """The recipe knobs a row's runs were made with, resolved: "no overrides" means the defaults of its day,
+    which change when a variant is shipped."""
+    data = cfg["data"]
+    snr = data["mix"].get("snr_db")
+    return (f"share {cfg['finetune']['generic_share']:g}, {'device' if data.get('augment') else 'no'} augmentation, "
+            f"SNR {snr[0]:g}..{snr[1]:g} dB, lr {cfg['model']['optimizer']['lr']:g}")
 
 
 def minus(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
@@ -78,17 +88,17 @@ def main() -> None:
              "ran them, nothing else running.", "",
              "Columns `unseen`: the same two models on the type's other 3 dev recordings (not fine-tuned on; runs "
              "from before that evaluation existed show —).", "",
-             "| variant | type | overrides | budget s | steps | generic PESQ-WB / SI-SDR | fine-tuned | gain | "
+             "| variant | type | overrides | recipe as run | budget s | steps | generic PESQ-WB / SI-SDR | fine-tuned | gain | "
              + ("gain − baseline's | " if base else "") + "unseen: generic | unseen: gain | "
              + ("unseen: gain − baseline's |" if base else ""),
-             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if base else "")]
+             "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if base else "")]
 
     def fmt(x: tuple[float, float], sign: bool = False) -> str:
         return f"{x[0]:+.3f} / {x[1]:+.2f}" if sign else f"{x[0]:.3f} / {x[1]:.2f}"
 
     for (v, t), r in table.items():
         g, b = minus(r["tuned"], r["generic"]), base.get(t)
-        cells = [v, t, r["recipe"], r["budget"], r["steps"], fmt(r["generic"]), fmt(r["tuned"]), fmt(g, True)]
+        cells = [v, t, r["recipe"], r["as_run"], r["budget"], r["steps"], fmt(r["generic"]), fmt(r["tuned"]), fmt(g, True)]
         if base:
             cells.append(fmt(minus(g, minus(b["tuned"], b["generic"])), True) if b else "")
         u = r["unseen"]

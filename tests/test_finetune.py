@@ -146,6 +146,37 @@ def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise
                           cache_dir=str(cache_dir), min_noise_seconds=10).setup()
 
 
+def test_a_silent_held_out_tail_is_said_to_make_validation_say_little(tmp_path, cache_dir, caplog):
+    """A take that ends in silence (a padded clip, a recorder left running) leaves its held-out end silent:
+    those validation mixtures are nearly clean, and the before/after scores would mislead. Said once, naming
+    a take; takes that are noise to the end say nothing."""
+    from denoiselab.training.data.datamodule import MixtureDataModule
+
+    rng = np.random.default_rng(4)
+    for folder in ("speech", "steady", "tailed"):
+        (tmp_path / folder).mkdir()
+    for i in range(6):
+        sf.write(tmp_path / "speech" / f"s{i}.wav", speechlike(3.0, 16000, rng), 16000)
+    for i in range(3):
+        x = noise_signal("pink", 5.0, 16000, rng)
+        sf.write(tmp_path / "steady" / f"take{i}.wav", x, 16000)
+        if i < 2:  # the last 1.5 s digitally silent: the whole held-out fifth, and some of training
+            x = np.concatenate([x[:56000], np.zeros(24000, np.float32)])
+        sf.write(tmp_path / "tailed" / f"take{i}.wav", x, 16000)
+
+    def warnings(noise: str) -> str:
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            MixtureDataModule(clean=tmp_path / "speech", noise=tmp_path / noise, clip_seconds=1.0, val_fraction=0.2,
+                              cache_dir=str(cache_dir), min_noise_seconds=10).setup()
+        return caplog.text
+
+    assert "quieter" not in warnings("steady")
+    said = warnings("tailed")
+    assert "held-out end of 2 of 3 recording(s) is over 20 dB quieter" in said and "take0.wav" in said
+    assert "data.val_noise=DIR" in said
+
+
 def test_a_handful_of_noise_takes_is_split_by_time_so_every_take_is_learnt_from(tmp_path, cache_dir):
     """Five takes with val_fraction 0.2: a by-file split would hold out one whole take (a fifth of the
     lab's noise, never learnt); instead each take's last 20 % is validation. Ten takes: by file."""
@@ -187,7 +218,7 @@ def test_the_finetune_interface_as_documented(corpus, tmp_path, tiny_ckpt):
     env = {**os.environ, "WANDB_MODE": "offline"}
     proc = subprocess.run([sys.executable, "-m", "denoiselab.cli.train", "experiment=finetune",
                            f"init_from={model_file}", f"data.clean={corpus['clean']}", f"data.noise={corpus['noise']}",
-                           "trainer.max_time=00:00:00:20", "logger=csv", f"hydra.run.dir={out}", "data.clip_seconds=1",
+                           "trainer.max_time=00:00:00:10", "logger=csv", f"hydra.run.dir={out}", "data.clip_seconds=1",
                            "finetune.min_noise_seconds=5", "trainer.val_check_interval=3", "data.num_workers=0",
                            f"paths.cache_dir={tmp_path / 'cache'}"], capture_output=True, text=True, env=env,
                           timeout=600)

@@ -50,10 +50,11 @@ def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
     run_dir = out / "finetune"
     cmd = [sys.executable, "-m", "denoiselab.cli.train", "experiment=finetune", f"init_from={start}",
            f"data.clean={speech}", f"data.noise={ft.noise}", f"time_budget={ft.time_budget}", "trainer.max_time=null",
-           f"finetune.generic_noise={ft.generic_noise}", f"hydra.run.dir={run_dir}", "auto_resume=true",
+           f"finetune.generic_noise={ft.generic_noise}", f"finetune.generic_share={ft.generic_share}",
+           f"hydra.run.dir={run_dir}", "auto_resume=true",
            # as the device model was trained: device defects in input and target alike, so fine-tuning on
            # the room's noise does not teach it to remove the devices' own hiss, hum and colouring
-           "data/device_path=random", "data.device_path.p=0.8", "data.device_path.quiet=0.05",
+           "data/device_path=random", "data.device_path.p=0.8", "data.device_path.quiet=0.05", "data/augment=device",
            f"paths.cache_dir={cfg.paths.cache_dir}"]
     print(f"fine-tuning {start.name} on {ft.noise} for {ft.time_budget} (log: {run_dir / 'train.log'})", flush=True)
     proc = subprocess.run(cmd)

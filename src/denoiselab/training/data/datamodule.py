@@ -13,7 +13,8 @@ from denoiselab.core import audio
 from denoiselab.core.errors import UserError
 from denoiselab.core.files import nearest_path_hint
 from denoiselab.core.rooms import RirBank, RoomAugment
-from denoiselab.core.sources import AudioCache, Track, load_tracks, match_pairs, split_by_file, split_by_time
+from denoiselab.core.sources import (AudioCache, Track, load_tracks, match_pairs, quiet_held_out, split_by_file,
+                                     split_by_time)
 from denoiselab.training.data.augment import DeviceAugment
 from denoiselab.training.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, ResumableLoader, collate
 from denoiselab.training.data.device_path import DevicePath
@@ -221,6 +222,12 @@ class MixtureDataModule(_BaseDataModule):
             if split is not None:
                 log.info("%s: %d recording(s); the last %.0f %% of each is held out for validation", kind,
                          len(files), 100 * self.val_fraction)
+                quiet = quiet_held_out(*split) if kind == "noise" else []
+                if quiet:
+                    log.warning("noise: the held-out end of %d of %d recording(s) is over 20 dB quieter than the "
+                                "rest (e.g. %s: a silent tail?), so those validation mixtures are nearly clean and "
+                                "the validation scores say little about your noise; trim the silence or give "
+                                "data.val_noise=DIR", len(quiet), len(split[1]), Path(quiet[0]).name)
                 return split
         train_files, val_files = split_by_file(files, self.val_fraction, seed)
         train = load_tracks(roots, cache, min_len, kind, files=train_files)
