@@ -5,9 +5,10 @@
 
 Each variant folder (RUNS/NAME/TYPE/{train,eval}) gives a row per type: the overrides beyond
 `experiment=finetune` and the main knobs as they resolved (read from the run's own .hydra/, so the table
-cannot disagree with what ran, even after the shipped defaults change), the steps reached in the budget, and PESQ-WB / SI-SDR of the generic and the fine-tuned model on the
-recorded-noise mixtures, with the gain; with --baseline, also each variant's gain minus the baseline's on the
-same type (the figure a recipe change has to move).
+cannot disagree with what ran, even after the shipped defaults change), the steps reached in the budget,
+and PESQ-WB / SI-SDR of the generic and the fine-tuned model on the recorded-noise mixtures, with the gain;
+with --baseline, also each variant's gain minus the baseline's on the same type (the figure a recipe change
+has to move).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def main() -> None:
              "ran them, nothing else running.", "",
              "Columns `unseen`: the same two models on the type's other 3 dev recordings (not fine-tuned on; runs "
              "from before that evaluation existed show —).", "",
-             "| variant | type | overrides | recipe as run | budget s | steps | generic PESQ-WB / SI-SDR | fine-tuned | gain | "
+             "| variant | type | overrides | recipe as run | budget s | steps | generic PESQ-WB / SI-SDR | fine-tuned "
+             "| gain | "
              + ("gain − baseline's | " if base else "") + "unseen: generic | unseen: gain | "
              + ("unseen: gain − baseline's |" if base else ""),
              "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if base else "")]
@@ -98,7 +100,8 @@ def main() -> None:
 
     for (v, t), r in table.items():
         g, b = minus(r["tuned"], r["generic"]), base.get(t)
-        cells = [v, t, r["recipe"], r["as_run"], r["budget"], r["steps"], fmt(r["generic"]), fmt(r["tuned"]), fmt(g, True)]
+        cells = [v, t, r["recipe"], r["as_run"], r["budget"], r["steps"], fmt(r["generic"]), fmt(r["tuned"]),
+                 fmt(g, True)]
         if base:
             cells.append(fmt(minus(g, minus(b["tuned"], b["generic"])), True) if b else "")
         u = r["unseen"]

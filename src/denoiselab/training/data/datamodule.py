@@ -13,8 +13,15 @@ from denoiselab.core import audio
 from denoiselab.core.errors import UserError
 from denoiselab.core.files import nearest_path_hint
 from denoiselab.core.rooms import RirBank, RoomAugment
-from denoiselab.core.sources import (AudioCache, Track, load_tracks, match_pairs, quiet_held_out, split_by_file,
-                                     split_by_time)
+from denoiselab.core.sources import (
+    AudioCache,
+    Track,
+    load_tracks,
+    match_pairs,
+    quiet_held_out,
+    split_by_file,
+    split_by_time,
+)
 from denoiselab.training.data.augment import DeviceAugment
 from denoiselab.training.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, ResumableLoader, collate
 from denoiselab.training.data.device_path import DevicePath
