@@ -253,3 +253,13 @@ def test_a_run_limited_only_by_the_clock_trains_until_the_clock(tmp_path):
     assert epoch_limit(compose_train(["experiment=finetune", "trainer.max_steps=500"], tmp_path)) == {}
     assert epoch_limit(compose_train(["trainer.max_epochs=3", "trainer.max_time=00:00:01:00"], tmp_path)) == {}
     assert epoch_limit(compose_train(["experiment=default_model"], tmp_path)) == {}
+
+
+def test_each_fine_tuning_recipe_is_the_one_measured_for_it(tmp_path):
+    """experiment=finetune (a lab's own noise) mixes a quarter of general noise and no device-path
+    augmentations; experiment=device_eval, built on it, keeps the augmentations its model was trained with
+    (benchmarks/results/tune_finetune.md, device_finetune_share025_noaug_*.md)."""
+    lab = compose_train(["experiment=finetune"], tmp_path / "lab")
+    assert lab.finetune.generic_share == 0.25 and lab.data.get("augment") is None
+    device = compose_train(["experiment=device_eval"], tmp_path / "device")
+    assert device.data.augment._target_.endswith("DeviceAugment") and device.finetune.generic_share == 0.0
