@@ -249,8 +249,9 @@ class MixtureDataModule(_BaseDataModule):
             from denoiselab.training.data.demo_corpus import builtin_noise_pool
 
             log.warning("finetune.generic_noise=builtin: procedural noise guards little against forgetting "
-                        "(benchmarks/results/targeted.md, share 0.25: -0.15 to -0.19 PESQ-WB on general mixtures after "
-                        "5 min); give finetune.generic_noise=DIR, a folder of real general noise, if you have one")
+                        "(benchmarks/results/targeted_builtin.md: -0.12 to -0.23 PESQ-WB, -1.5 to -2.7 dB SI-SDR on "
+                        "general mixtures after 5 min, against -0.01 to +0.03 PESQ-WB with a real pool); give "
+                        "finetune.generic_noise=DIR, a folder of real general noise, if you have one")
 
             return [Track(f"builtin:{kind}", x, kind) for kind, x in builtin_noise_pool(self.sample_rate)]
         return load_tracks(self.generic_noise, self.cache, 1, "generic noise")
