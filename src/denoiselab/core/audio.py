@@ -100,6 +100,11 @@ def load_mono(path: str | Path, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(resample(to_mono(data), rate, sample_rate), dtype=np.float32)
 
 
+def rms_db(x: np.ndarray) -> float:
+    """Mean power in dB re full scale (float64: long recordings sum without overflow or rounding)."""
+    return float(10 * np.log10(np.mean(np.square(np.asarray(x), dtype=np.float64)) + 1e-20))
+
+
 def check_usable(path: str | Path, wave: np.ndarray, min_samples: int = 1) -> None:
     """Refuse silent or too-short training material (AudioError with the reason)."""
     if wave.shape[-1] < min_samples:

@@ -179,11 +179,8 @@ def quiet_held_out(train: list[Track], val: list[Track], below_db: float = 20.0)
     """Paths of the recordings whose held-out part is over ``below_db`` quieter than their training part: a
     silent tail (a padded clip, a recorder left running after the noise stopped) makes the validation
     mixtures nearly clean, so their scores say little about how well the noise is removed."""
-    def level_db(t: Track) -> float:
-        return float(10 * np.log10(np.mean(np.square(t.samples, dtype=np.float64)) + 1e-20))
-
-    trained = {t.path: level_db(t) for t in train}
-    return [v.path for v in val if v.path in trained and level_db(v) < trained[v.path] - below_db]
+    trained = {t.path: audio.rms_db(t.samples) for t in train}
+    return [v.path for v in val if v.path in trained and audio.rms_db(v.samples) < trained[v.path] - below_db]
 
 
 def match_pairs(noisy_root: str | Path, clean_root: str | Path) -> list[tuple[Path, Path]]:

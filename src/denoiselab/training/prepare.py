@@ -49,13 +49,9 @@ def clip_starts(n: int, clip: int, hop: int, keep_tail: bool = False) -> list[in
     return starts
 
 
-def rms_db(x: np.ndarray) -> float:
-    return float(10 * np.log10(np.mean(np.asarray(x, dtype=np.float64) ** 2) + 1e-20))
-
-
 def clip_reason(x: np.ndarray, silence_db: float, clip_level: float, max_clipped: float) -> str | None:
     """Why a clip is dropped (None: keep it)."""
-    if rms_db(x) < silence_db:
+    if audio.rms_db(x) < silence_db:
         return "silent"
     if np.mean(np.abs(x) >= clip_level) > max_clipped:
         return "clipped"
@@ -111,7 +107,8 @@ def prepare(clean: str | Path, noise: str | Path, out: str | Path, sample_rate: 
                     tmp.replace(dst)
                     stats["written"] += 1
                 rows.append({"kind": kind, "path": str(dst.relative_to(out)), "duration": clip / sample_rate,
-                             "rate": sample_rate, "source": str(src), "rms_db": round(rms_db(x), 2), "split": split})
+                             "rate": sample_rate, "source": str(src), "rms_db": round(audio.rms_db(x), 2),
+                             "split": split})
     report.write_csv(out / "manifest.csv", rows, MANIFEST_COLUMNS)
     for kind in ("clean", "noise"):
         share = validation_share(rows, kind)
