@@ -262,6 +262,7 @@ def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, t
     assert run_cfg.data.device_path.p == 0.8  # device defects stay in the target, as in device_eval
     # the device workflow's own measured recipe, not experiment=finetune's quarter without augmentations
     assert run_cfg.finetune.generic_share == 0.5 and run_cfg.data.augment is not None
+    assert run_cfg.finetune.builtin_pool == "classic"  # and the general pool it was measured with
     assert _rows(out / "per_device.csv")
 
 

@@ -108,6 +108,33 @@ def test_frozen_parts_stay_and_the_rest_trains(corpus, cache_dir, tmp_path, tiny
         _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["finetune.freeze=[net.encoder]"])
 
 
+def test_an_anchored_fine_tune_is_pulled_back_towards_its_start(corpus, cache_dir, tmp_path, tiny_ckpt):
+    """finetune.anchor (L2-SP): with lr > 0 both runs move, the anchored one stays nearer the file's weights;
+    the pull is logged and the checkpoint holds no copy of the starting weights."""
+    _, start, _ = read_model(tiny_ckpt)
+
+    def distance(run_dir: Path) -> float:
+        end = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+        keys = [k for k in start if k.endswith("weight") and "running" not in k]
+        return sum(float((end[f"denoiser.{k}"].float() - start[k].float()).square().sum()) for k in keys)
+
+    steps = ["trainer.max_steps=8", "model.optimizer.lr=0.01"]
+    _finetune(corpus, cache_dir, tmp_path / "free", tiny_ckpt, steps)
+    metrics, _ = _finetune(corpus, cache_dir, tmp_path / "anchored", tiny_ckpt, [*steps, "finetune.anchor=1e7"])
+    free, anchored = distance(tmp_path / "free"), distance(tmp_path / "anchored")
+    assert 0 < anchored < 0.5 * free
+    assert "train/loss_anchor" in metrics
+    ckpt = load_checkpoint(tmp_path / "anchored" / "checkpoints" / "last.ckpt")
+    assert not [k for k in ckpt["state_dict"] if "anchor" in k]
+
+
+@pytest.mark.parametrize("extra,message", [(["init_from=null", "finetune.anchor=1"], "give init_from"),
+                                           (["finetune.anchor=-1"], "0 \\(off\\) or more")])
+def test_an_anchor_without_a_start_or_below_zero_is_refused(corpus, cache_dir, tmp_path, tiny_ckpt, extra, message):
+    with pytest.raises(UserError, match=message):
+        _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, extra)
+
+
 def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise_is_refused(tmp_path, cache_dir,
                                                                                              caplog):
     from denoiselab.training.data.datamodule import MixtureDataModule
@@ -135,6 +162,7 @@ def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise
     types = [dm.train_set[k]["noise_type"] for k in range(200)]
     share = np.mean([t != "hvac" for t in types])
     assert 0.4 < share < 0.6 and "hum" in types  # general noise in about half of the mixtures
+    assert {"engine", "babble"} <= set(types)  # the everyday kinds, and babble of the run's own speech
     val_types = [dm.val_set[k]["noise_type"] for k in range(len(dm.val_set))]
     rerun = module()  # another run: its validation mixtures, general noise included, must be the same
     rerun.setup()

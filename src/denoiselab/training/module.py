@@ -59,6 +59,8 @@ class DenoiseModule(L.LightningModule):
         self.scheduler_interval, self.scheduler_monitor = scheduler_interval, scheduler_monitor
         self.compile_net = compile
         self.extra_checkpoint_meta: dict[str, Any] = {}
+        self.anchor_weight = 0.0
+        self._anchor: list[tuple[nn.Parameter, torch.Tensor]] = []
 
     # ------------------------------------------------------------------ steps
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
@@ -88,7 +90,34 @@ class DenoiseModule(L.LightningModule):
         return loss
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
+        loss = self._shared_step(batch, "train")
+        if self.anchor_weight > 0:
+            pull = self.anchor_distance()
+            self.log("train/loss_anchor", pull, batch_size=batch["noisy"].shape[0])
+            loss = loss + self.anchor_weight * pull
+        return loss
+
+    def set_anchor(self, weight: float) -> None:
+        """Keep the current trainable weights as the point fine-tuning is pulled back to (L2-SP: a guard
+        against forgetting that needs no data): the loss gains ``weight`` times their mean squared distance
+        from it. Held outside the state dict, so checkpoints and model files are unchanged; tied to the
+        parameter objects, so a compiled net (whose names change) and a restored checkpoint keep it."""
+        self.anchor_weight = float(weight)
+        self._anchor = [(p, p.detach().clone()) for p in self.denoiser.parameters() if p.requires_grad] \
+            if weight > 0 else []
+
+    def anchor_distance(self) -> torch.Tensor:
+        """Mean squared distance of the anchored parameters from their starting values (0 when none are)."""
+        if not self._anchor:
+            return torch.zeros((), device=self.device)
+        total, count = torch.zeros((), device=self._anchor[0][0].device), 0
+        for i, (p, start) in enumerate(self._anchor):
+            if start.device != p.device:
+                start = start.to(p.device)
+                self._anchor[i] = (p, start)
+            total = total + (p - start).float().square().sum()
+            count += p.numel()
+        return total / count
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._shared_step(batch, "val")

@@ -153,6 +153,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(int(cfg.seed), workers=True)
 
     start = adopt_model_settings(cfg) if cfg.get("init_from") else None
+    finetune = cfg.get("finetune") or {}
+    anchor = float(finetune.get("anchor") or 0.0)
+    if anchor < 0:
+        raise UserError(f"finetune.anchor must be 0 (off) or more, got {anchor}")
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     loss = hydra.utils.instantiate(cfg.loss)
     model: L.LightningModule = hydra.utils.instantiate(cfg.model, loss=loss)
@@ -160,9 +164,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     resume = resolve_resume(cfg, run_dir)
     if start is not None:
         model.extra_checkpoint_meta["init_from"] = start
-        if resume is None:  # a resumed fine-tuning run continues from its own checkpoint
+        # a resumed run continues from its own checkpoint (restored by fit after this), but an anchored
+        # one needs the starting weights to pull towards
+        if resume is None or anchor > 0:
             load_weights(model.denoiser, str(cfg.init_from), strict=bool(cfg.get("init_strict", True)))
-    freeze(model.denoiser, [str(n) for n in (cfg.get("finetune") or {}).get("freeze") or []])
+    elif anchor > 0:
+        raise UserError("finetune.anchor pulls towards the init_from weights: give init_from=default|PATH")
+    freeze(model.denoiser, [str(n) for n in finetune.get("freeze") or []])
+    if anchor > 0:
+        model.set_anchor(anchor)
     if resume is None and cfg.get("train", True):
         refuse_to_overwrite(run_dir)
     meta = checkpoint_meta(resume) if resume else {}

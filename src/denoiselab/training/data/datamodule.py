@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import lightning as L
+import numpy as np
 from torch.utils.data import DataLoader
 
 from denoiselab.core import audio
@@ -25,6 +26,7 @@ from denoiselab.core.sources import (
 from denoiselab.training.data.augment import DeviceAugment
 from denoiselab.training.data.datasets import ClipMixtureDataset, EpochSampler, PairedDataset, ResumableLoader, collate
 from denoiselab.training.data.device_path import DevicePath
+from denoiselab.training.data.general_pool import POOLS, builtin_noise_pool
 from denoiselab.training.data.mixing import Mixer
 
 log = logging.getLogger(__name__)
@@ -130,12 +132,16 @@ class MixtureDataModule(_BaseDataModule):
         pin_memory: bool = False,
         generic_noise: PathLike | None = None,
         generic_share: float = 0.0,
+        builtin_pool: str = "full",
         min_noise_seconds: float = 0.0,
     ):
         super().__init__(sample_rate, clip_seconds, batch_size, num_workers, seed, val_seed, cache_dir, pin_memory)
         if not 0.0 <= float(generic_share) < 1.0:
             raise UserError(f"finetune.generic_share must be in [0, 1), got {generic_share}")
         self.generic_noise, self.generic_share = generic_noise, float(generic_share)
+        if builtin_pool not in POOLS:
+            raise UserError(f"finetune.builtin_pool={builtin_pool!r}: choose one of {', '.join(POOLS)}")
+        self.builtin_pool = builtin_pool
         self.min_noise_seconds = float(min_noise_seconds)
         if generic_noise not in (None, "", GENERIC_BUILTIN):
             _require_paths(generic_noise=generic_noise)
@@ -191,7 +197,7 @@ class MixtureDataModule(_BaseDataModule):
         if seconds < self.min_noise_seconds:
             raise UserError(f"data.noise holds {seconds:.1f} s of usable noise; record at least "
                             f"{self.min_noise_seconds:g} s (a minute or more is better) of the noise to remove")
-        generic = self._generic_pool() if self.generic_share > 0 else []
+        generic = self._generic_pool([t.samples for t in clean]) if self.generic_share > 0 else []
         self.train_set = ClipMixtureDataset(clean, noise, self.clip_samples, self.mixer, self.seed,
                                             augment=self.augment, rooms=self.rooms, generic=generic,
                                             device_path=self.device_path,
@@ -242,18 +248,18 @@ class MixtureDataModule(_BaseDataModule):
             return train, train
         return train, load_tracks(roots, cache, min_len, f"validation {kind}", files=val_files)
 
-    def _generic_pool(self) -> list[Track]:
+    def _generic_pool(self, speech: list[np.ndarray]) -> list[Track]:
         """Noise of other kinds mixed into a share of fine-tuning mixtures, so the model does not forget
-        them: the folder finetune.generic_noise, or (builtin / unset) procedurally generated noise."""
+        them: the folder finetune.generic_noise, or (builtin / unset) procedurally generated noise and
+        babble of the training ``speech``."""
         if self.generic_noise in (None, "", GENERIC_BUILTIN):
-            from denoiselab.training.data.demo_corpus import builtin_noise_pool
-
-            log.warning("finetune.generic_noise=builtin: procedural noise guards little against forgetting "
-                        "(benchmarks/results/targeted_builtin.md: -0.12 to -0.23 PESQ-WB, -1.5 to -2.7 dB SI-SDR on "
-                        "general mixtures after 5 min, against -0.01 to +0.03 PESQ-WB with a real pool); give "
+            log.warning("finetune.generic_noise=builtin: procedural noise guards only partly against forgetting "
+                        "(benchmarks/results/targeted_builtin_full.md: -0.05 to -0.12 PESQ-WB, -0.6 to -1.8 dB SI-SDR "
+                        "on general mixtures after 5 min, against -0.01 to +0.03 PESQ-WB with a real pool); give "
                         "finetune.generic_noise=DIR, a folder of real general noise, if you have one")
 
-            return [Track(f"builtin:{kind}", x, kind) for kind, x in builtin_noise_pool(self.sample_rate)]
+            pool = builtin_noise_pool(self.sample_rate, speech=speech, pool=self.builtin_pool)
+            return [Track(f"builtin:{kind}:{i}", x, kind) for i, (kind, x) in enumerate(pool)]
         return load_tracks(self.generic_noise, self.cache, 1, "generic noise")
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

@@ -212,18 +212,3 @@ def generate(root: str | Path, size: str = "demo", seed: int = 0, force: bool = 
 
 def hash_str(s: str) -> int:
     return int(hashlib.sha1(s.encode()).hexdigest()[:8], 16)
-
-
-def builtin_noise_pool(sample_rate: int = SR, seconds: float = 8.0, per_type: int = 2) -> list[tuple[str, np.ndarray]]:
-    """(type, noise) recordings generated on the spot: the generic pool that fine-tuning mixes in when the
-    user gives no folder of general noise (every demo noise type but babble, which needs speech)."""
-    from denoiselab.core.audio import resample
-
-    out = []
-    for kind in NOISE_TYPES:
-        if kind == "babble":
-            continue
-        for j in range(per_type):
-            x = make_noise(kind, seconds, np.random.default_rng([hash_str("builtin"), hash_str(kind), j]))
-            out.append((kind, np.ascontiguousarray(resample(x, SR, sample_rate), dtype=np.float32)))
-    return out
