@@ -12,7 +12,6 @@ every run.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,7 +23,8 @@ EVERYDAY = ("bursts", "crackle", "calls", "engine", "surf", "clatter")
 
 
 def _seed(*parts: str | int) -> list[int]:
-    return [int(hashlib.sha1(str(p).encode()).hexdigest()[:8], 16) for p in ("general_pool", *parts)]
+    """The seed of one clip: the pool's name and the clip's kind and index, each hashed as the demo corpus does."""
+    return [hash_str(str(p)) for p in ("general_pool", *parts)]
 
 
 def _band(x: np.ndarray, centre_hz: float, octaves: float, sr: int = SR) -> np.ndarray:
