@@ -232,12 +232,16 @@ def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, t
     are given relative to the working directory, as a user types them (the reference list written for
     the training run once held cwd-relative paths that the list reader resolved against its own folder)."""
     import os
+    import shutil
     import subprocess
     import sys
 
     from conftest import noise_signal
 
-    root, _ = devices_dir
+    # the campaign's references and one device: the fine-tuning path is what is tested, not the scoring
+    root = tmp_path / "campaign"
+    for part in ("reference", "wide7k"):
+        shutil.copytree(devices_dir[0] / part, root / part)
     room = tmp_path / "room_noise"
     room.mkdir()
     sf.write(room / "hvac_take1.wav", noise_signal("hum", 12.0, SR, np.random.default_rng(5)), SR)
@@ -263,6 +267,7 @@ def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, t
     # the device workflow's own measured recipe, not experiment=finetune's quarter without augmentations
     assert run_cfg.finetune.generic_share == 0.5 and run_cfg.data.augment is not None
     assert run_cfg.finetune.builtin_pool == "classic"  # and the general pool it was measured with
+    assert run_cfg.finetune.distill == 0  # without the teacher experiment=finetune keeps on the builtin pool
     assert _rows(out / "per_device.csv")
 
 

@@ -135,6 +135,69 @@ def test_an_anchor_without_a_start_or_below_zero_is_refused(corpus, cache_dir, t
         _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, extra)
 
 
+def test_distillation_pulls_the_output_on_general_mixtures_back_to_the_teachers():
+    """finetune.distill (learning without forgetting): no gap while the model is its teacher; a drifted
+    model's gap counts only the general-noise mixtures; a few steps on it bring the output back towards
+    the teacher's; the teacher is outside the state dict (checkpoints and model files unchanged)."""
+    from denoiselab.training.losses import CompressedMagnitudeLoss
+    from denoiselab.training.module import DenoiseModule
+
+    torch.manual_seed(0)
+    model = DenoiseModule(net={"name": "unet", "kwargs": {"base_channels": 4, "depth": 2}},
+                          frontend={"n_fft": 256, "hop_length": 64}, loss=CompressedMagnitudeLoss(),
+                          optimizer=lambda p: torch.optim.Adam(p, lr=1e-3))
+    model.set_teacher(1.0)
+    model.eval()  # the teacher runs in eval mode; so does the model here, to compare like with like
+    noisy = torch.randn(2, 8000, generator=torch.Generator().manual_seed(1)) * 0.1
+    first = {"noisy": noisy, "general": torch.tensor([True, False])}
+    assert float(model.teacher_distance(model.denoiser(noisy), first)) < 1e-12  # (rounding: 1 item vs 2)
+    with torch.no_grad():
+        for p in model.denoiser.net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    drifted = float(model.teacher_distance(model.denoiser(noisy), first))
+    assert drifted > 0
+    none = {**first, "general": torch.tensor([False, False])}
+    assert float(model.teacher_distance(model.denoiser(noisy), none)) == 0.0
+    louder = torch.stack([noisy[0], 3 * noisy[1]])  # the targeted mixture changes: the gap does not
+    assert float(model.teacher_distance(model.denoiser(louder), {**first, "noisy": louder})) == pytest.approx(drifted)
+    opt = torch.optim.Adam(model.denoiser.parameters(), lr=3e-3)
+    for _ in range(20):
+        opt.zero_grad()
+        model.teacher_distance(model.denoiser(noisy), first).backward()
+        opt.step()
+    assert float(model.teacher_distance(model.denoiser(noisy), first)) < 0.5 * drifted
+    assert all(p.grad is None for p in model._teacher[0].parameters())  # the teacher stays as it was
+    assert not [k for k in model.state_dict() if "teacher" in k]
+
+
+def test_a_distilled_fine_tune_logs_its_gap_and_bad_settings_are_refused(corpus, cache_dir, tmp_path, tiny_ckpt):
+    metrics, _ = _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt,
+                           ["trainer.max_steps=4", "model.optimizer.lr=0.01", "finetune.generic_share=0.5",
+                            "finetune.builtin_pool=classic", "finetune.distill=1"])
+    assert "train/loss_distill" in metrics
+    ckpt = load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.ckpt")
+    assert not [k for k in ckpt["state_dict"] if "teacher" in k]
+    for extra, message in [(["init_from=null", "finetune.distill=1"], "give init_from"),
+                           (["finetune.distill=-1"], "0 \\(off\\) or more"),
+                           (["finetune.generic_share=0", "finetune.distill=1"], "generic_share above 0")]:
+        with pytest.raises(UserError, match=message):
+            _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, extra)
+
+
+def test_distill_auto_is_on_only_with_the_builtin_pool_it_was_measured_with():
+    from denoiselab.training.finetune import AUTO_DISTILL, distill_weight
+
+    builtin = {"distill": "auto", "generic_share": 0.25, "generic_noise": "builtin"}
+    assert distill_weight(builtin, has_start=True) == AUTO_DISTILL > 0
+    assert distill_weight({**builtin, "generic_noise": "/lab/general_noise"}, has_start=True) == 0.0
+    assert distill_weight({**builtin, "generic_share": 0.0}, has_start=True) == 0.0
+    assert distill_weight(builtin, has_start=False) == 0.0  # nothing to keep: training from scratch
+    assert distill_weight({**builtin, "distill": 2}, has_start=True) == 2.0  # a number is taken as given
+    assert distill_weight({**builtin, "generic_noise": "/lab/general_noise", "distill": 0.5}, has_start=True) == 0.5
+    with pytest.raises(UserError, match="auto or a number"):
+        distill_weight({**builtin, "distill": "strong"}, has_start=True)
+
+
 def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise_is_refused(tmp_path, cache_dir,
                                                                                              caplog):
     from denoiselab.training.data.datamodule import MixtureDataModule
@@ -159,8 +222,10 @@ def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise
     assert "give finetune.generic_noise=DIR" in caplog.text  # the builtin pool's measured weakness is said
     train_noise, val_noise = dm.train_set.noise[0], dm.val_set.noise[0]
     assert len(train_noise) == 48 * 16000 and len(val_noise) == 12 * 16000  # last 20 % held out
-    types = [dm.train_set[k]["noise_type"] for k in range(200)]
+    items = [dm.train_set[k] for k in range(200)]
+    types = [it["noise_type"] for it in items]
     share = np.mean([t != "hvac" for t in types])
+    assert [bool(it["general"]) for it in items] == [t != "hvac" for t in types]  # what distillation reads
     assert 0.4 < share < 0.6 and "hum" in types  # general noise in about half of the mixtures
     assert {"engine", "babble"} <= set(types)  # the everyday kinds, and babble of the run's own speech
     val_types = [dm.val_set[k]["noise_type"] for k in range(len(dm.val_set))]
@@ -289,5 +354,6 @@ def test_each_fine_tuning_recipe_is_the_one_measured_for_it(tmp_path):
     (benchmarks/results/tune_finetune.md, device_finetune_share025_noaug_*.md)."""
     lab = compose_train(["experiment=finetune"], tmp_path / "lab")
     assert lab.finetune.generic_share == 0.25 and lab.data.get("augment") is None
+    assert lab.finetune.distill == "auto"  # kept to its output on the builtin pool (tune_builtin_full_distill1.md)
     device = compose_train(["experiment=device_eval"], tmp_path / "device")
     assert device.data.augment._target_.endswith("DeviceAugment") and device.finetune.generic_share == 0.0

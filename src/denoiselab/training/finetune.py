@@ -18,6 +18,7 @@ from omegaconf import DictConfig, open_dict
 from denoiselab.core.errors import UserError
 from denoiselab.core.files import sha1_of
 from denoiselab.core.model_files import read_model, resolve_model_path
+from denoiselab.training.data.datamodule import GENERIC_BUILTIN
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,32 @@ def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True) -> d
     log.info("init_from %s: loaded %d of %d tensors (missing %d, not used %d, other shape %d)", path,
              len(loadable), len(own), len(missing), len(unexpected), len(mismatched))
     return counts
+
+
+#: finetune.distill=auto: the weight used with the builtin general pool (tune_builtin_full_distill1.md).
+AUTO_DISTILL = 1.0
+
+
+def distill_weight(finetune: Any, has_start: bool) -> float:
+    """finetune.distill as a number: ``auto`` is AUTO_DISTILL with the builtin general pool (procedural
+    noise, where clean targets alone let the model forget real noise) and 0 with a folder of real general
+    noise (which keeps it without) or without a starting model; refused below 0, or on when no mixture
+    holds general noise."""
+    value = finetune.get("distill")
+    share = float(finetune.get("generic_share") or 0.0)
+    if str(value).lower() == "auto":
+        builtin = finetune.get("generic_noise") in (None, "", GENERIC_BUILTIN)
+        return AUTO_DISTILL if has_start and share > 0 and builtin else 0.0
+    try:
+        weight = float(value or 0.0)
+    except (TypeError, ValueError):
+        raise UserError(f"finetune.distill must be auto or a number >= 0, got {value!r}") from None
+    if weight < 0:
+        raise UserError(f"finetune.distill must be auto, 0 (off) or more, got {weight}")
+    if weight > 0 and not share > 0:
+        raise UserError("finetune.distill keeps the init_from model's output on the general-noise mixtures: "
+                        "give finetune.generic_share above 0")
+    return weight
 
 
 def freeze(denoiser: torch.nn.Module, names: list[str]) -> int:

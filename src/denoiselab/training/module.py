@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from typing import Any, Callable
@@ -13,6 +14,7 @@ from torch import nn
 
 from denoiselab.core.checkpoints import CKPT_KEY
 from denoiselab.core.denoiser import Denoiser
+from denoiselab.core.processors import Prediction
 from denoiselab.core.spectral import SpectralFrontEnd
 from denoiselab.training.losses import si_sdr
 from denoiselab.training.schedules import NO_TIME_BUDGET, WarmupCosineByTime, invocation_time_left
@@ -61,12 +63,14 @@ class DenoiseModule(L.LightningModule):
         self.extra_checkpoint_meta: dict[str, Any] = {}
         self.anchor_weight = 0.0
         self._anchor: list[tuple[nn.Parameter, torch.Tensor]] = []
+        self.distill_weight = 0.0
+        self._teacher: list[Denoiser] = []  # in a list: not a submodule, so not in the state dict
 
     # ------------------------------------------------------------------ steps
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         return self.denoiser.enhance(noisy)
 
-    def _shared_step(self, batch: dict, stage: str) -> torch.Tensor:
+    def _shared_step(self, batch: dict, stage: str) -> tuple[torch.Tensor, Prediction]:
         noisy, clean, noise = batch["noisy"], batch["clean"], batch["noise"]
         out = self.denoiser(noisy, update_norm=(stage == "train"))
         fe = self.denoiser.frontend
@@ -87,15 +91,44 @@ class DenoiseModule(L.LightningModule):
             self.log(f"{stage}/si_sdr", enh, prog_bar=True, batch_size=bs, sync_dist=True)
             self.log(f"{stage}/si_sdr_noisy", base, batch_size=bs, sync_dist=True)
             self.log(f"{stage}/si_sdri", enh - base, prog_bar=True, batch_size=bs, sync_dist=True)
-        return loss
+        return loss, out
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self._shared_step(batch, "train")
+        loss, out = self._shared_step(batch, "train")
+        bs = batch["noisy"].shape[0]
         if self.anchor_weight > 0:
             pull = self.anchor_distance()
-            self.log("train/loss_anchor", pull, batch_size=batch["noisy"].shape[0])
+            self.log("train/loss_anchor", pull, batch_size=bs)
             loss = loss + self.anchor_weight * pull
+        if self.distill_weight > 0:
+            gap = self.teacher_distance(out, batch)
+            self.log("train/loss_distill", gap, batch_size=bs)
+            loss = loss + self.distill_weight * gap
         return loss
+
+    def set_teacher(self, weight: float) -> None:
+        """Keep a frozen copy of the current model as a teacher (learning without forgetting): on the
+        mixtures of general noise (batch["general"]) the loss gains ``weight`` times the distance of the
+        model's output from the teacher's, so the model keeps doing there what it did before fine-tuning
+        rather than learning that noise anew. Outside the state dict: checkpoints and model files are
+        unchanged."""
+        self.distill_weight = float(weight)
+        self._teacher = [copy.deepcopy(self.denoiser).eval().requires_grad_(False)] if weight > 0 else []
+
+    def teacher_distance(self, out: Prediction, batch: dict, power: float = 0.3,
+                         eps: float = 1e-8) -> torch.Tensor:
+        """Mean squared difference of the compressed enhanced magnitudes (the compressed loss's scale)
+        of the model and the teacher on the batch's general-noise mixtures; 0 when it has none."""
+        general = batch.get("general")
+        if not self._teacher or general is None or not bool(general.any()):
+            return torch.zeros((), device=out.enhanced_spec.device)
+        teacher, pick = self._teacher[0], general.bool()
+        if next(teacher.parameters()).device != batch["noisy"].device:
+            teacher.to(batch["noisy"].device)
+        with torch.no_grad():
+            ref = teacher(batch["noisy"][pick], update_norm=False).enhanced_mag
+        est = out.enhanced_mag[pick]
+        return ((est + eps).pow(power) - (ref + eps).pow(power)).pow(2).mean()
 
     def set_anchor(self, weight: float) -> None:
         """Keep the current trainable weights as the point fine-tuning is pulled back to (L2-SP: a guard

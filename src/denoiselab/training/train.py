@@ -29,7 +29,7 @@ from denoiselab.core.checkpoints import (
 from denoiselab.core.errors import UserError
 from denoiselab.core.progress import interactive
 from denoiselab.training.callbacks import InvocationBudget, ProgressLines, parse_duration
-from denoiselab.training.finetune import adopt_model_settings, freeze, load_weights
+from denoiselab.training.finetune import adopt_model_settings, distill_weight, freeze, load_weights
 from denoiselab.training.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
 from denoiselab.training.schedules import NO_TIME_BUDGET, decays_over_time
 
@@ -157,6 +157,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     anchor = float(finetune.get("anchor") or 0.0)
     if anchor < 0:
         raise UserError(f"finetune.anchor must be 0 (off) or more, got {anchor}")
+    distill = distill_weight(finetune, has_start=start is not None)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     loss = hydra.utils.instantiate(cfg.loss)
     model: L.LightningModule = hydra.utils.instantiate(cfg.model, loss=loss)
@@ -165,14 +166,19 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if start is not None:
         model.extra_checkpoint_meta["init_from"] = start
         # a resumed run continues from its own checkpoint (restored by fit after this), but an anchored
-        # one needs the starting weights to pull towards
-        if resume is None or anchor > 0:
+        # or distilled one needs the starting weights to pull towards
+        if resume is None or anchor > 0 or distill > 0:
             load_weights(model.denoiser, str(cfg.init_from), strict=bool(cfg.get("init_strict", True)))
-    elif anchor > 0:
-        raise UserError("finetune.anchor pulls towards the init_from weights: give init_from=default|PATH")
+    elif anchor > 0 or distill > 0:
+        which = "anchor pulls towards" if anchor > 0 else "distill keeps the output of"
+        raise UserError(f"finetune.{which} the init_from weights: give init_from=default|PATH")
     freeze(model.denoiser, [str(n) for n in finetune.get("freeze") or []])
     if anchor > 0:
         model.set_anchor(anchor)
+    if distill > 0:
+        model.set_teacher(distill)
+        log.info("finetune.distill=%s: the init_from model is kept as a teacher on the general-noise mixtures",
+                 f"{distill:g}")
     if resume is None and cfg.get("train", True):
         refuse_to_overwrite(run_dir)
     meta = checkpoint_meta(resume) if resume else {}

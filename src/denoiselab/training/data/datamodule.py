@@ -254,8 +254,9 @@ class MixtureDataModule(_BaseDataModule):
         babble of the training ``speech``."""
         if self.generic_noise in (None, "", GENERIC_BUILTIN):
             log.warning("finetune.generic_noise=builtin: procedural noise guards only partly against forgetting "
-                        "(benchmarks/results/targeted_builtin_full.md: -0.05 to -0.12 PESQ-WB, -0.6 to -1.8 dB SI-SDR "
-                        "on general mixtures after 5 min, against -0.01 to +0.03 PESQ-WB with a real pool); give "
+                        "(benchmarks/results/targeted_builtin_distill1.md, with experiment=finetune's "
+                        "finetune.distill=auto: -0.01 to -0.06 PESQ-WB, -0.2 to -0.9 dB SI-SDR on general mixtures "
+                        "after 5 min, against -0.01 to +0.03 PESQ-WB with a real pool); give "
                         "finetune.generic_noise=DIR, a folder of real general noise, if you have one")
 
             pool = builtin_noise_pool(self.sample_rate, speech=speech, pool=self.builtin_pool)

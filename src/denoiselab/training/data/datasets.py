@@ -88,6 +88,8 @@ class ClipMixtureDataset(Dataset):
             extra.update({k: torch.tensor(v) for k, v in self.rooms.draw(rng).items()})
         if self.device_path is not None:
             extra.update({k: torch.tensor(v) for k, v in self.device_path.draw(rng).items()})
+        if self.generic:  # which mixtures hold general noise (fine-tuning's guard against forgetting reads it)
+            extra["general"] = torch.tensor(pool is self.generic)
         return {
             **extra,
             "clean": torch.from_numpy(clean),
