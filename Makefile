@@ -19,7 +19,7 @@ install: $(VENV)/.installed
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 
-# Everything, the slow end-to-end runs included: about 6.5 minutes on 2 cores (11 one test at a time) with
+# Everything, the slow end-to-end runs included: about 7 minutes on 2 cores (11 one test at a time) with
 # TEST_JOBS pytest-xdist workers of one thread each, a test file per worker so its fixtures are made once
 # (TEST_JOBS=0: one process, as before). The 15 slowest are listed so a test that grows shows up in every
 # CI log.
