@@ -18,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 from denoiselab.core.errors import UserError
 from denoiselab.core.files import sha1_of
 from denoiselab.core.model_files import read_model, resolve_model_path
-from denoiselab.training.data.datamodule import GENERIC_BUILTIN
+from denoiselab.training.data.datamodule import uses_builtin_pool
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,14 @@ def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True) -> d
     return counts
 
 
+def anchor_weight(finetune: Any) -> float:
+    """finetune.anchor as a number; refused below 0."""
+    weight = float(finetune.get("anchor") or 0.0)
+    if weight < 0:
+        raise UserError(f"finetune.anchor must be 0 (off) or more, got {weight}")
+    return weight
+
+
 #: finetune.distill=auto: the weight used with the builtin general pool (tune_builtin_full_distill1.md).
 AUTO_DISTILL = 1.0
 
@@ -109,8 +117,7 @@ def distill_weight(finetune: Any, has_start: bool) -> float:
     value = finetune.get("distill")
     share = float(finetune.get("generic_share") or 0.0)
     if str(value).lower() == "auto":
-        builtin = finetune.get("generic_noise") in (None, "", GENERIC_BUILTIN)
-        return AUTO_DISTILL if has_start and share > 0 and builtin else 0.0
+        return AUTO_DISTILL if has_start and share > 0 and uses_builtin_pool(finetune.get("generic_noise")) else 0.0
     try:
         weight = float(value or 0.0)
     except (TypeError, ValueError):

@@ -14,7 +14,7 @@ from torch import nn
 
 from denoiselab.core.checkpoints import CKPT_KEY
 from denoiselab.core.denoiser import Denoiser
-from denoiselab.core.processors import Prediction
+from denoiselab.core.processors import Prediction, safe_abs
 from denoiselab.core.spectral import SpectralFrontEnd
 from denoiselab.training.losses import si_sdr
 from denoiselab.training.schedules import NO_TIME_BUDGET, WarmupCosineByTime, invocation_time_left
@@ -127,7 +127,7 @@ class DenoiseModule(L.LightningModule):
             teacher.to(batch["noisy"].device)
         with torch.no_grad():
             ref = teacher(batch["noisy"][pick], update_norm=False).enhanced_mag
-        est = out.enhanced_mag[pick]
+        est = safe_abs(out.enhanced_spec[pick])
         return ((est + eps).pow(power) - (ref + eps).pow(power)).pow(2).mean()
 
     def set_anchor(self, weight: float) -> None:

@@ -29,7 +29,13 @@ from denoiselab.core.checkpoints import (
 from denoiselab.core.errors import UserError
 from denoiselab.core.progress import interactive
 from denoiselab.training.callbacks import InvocationBudget, ProgressLines, parse_duration
-from denoiselab.training.finetune import adopt_model_settings, distill_weight, freeze, load_weights
+from denoiselab.training.finetune import (
+    adopt_model_settings,
+    anchor_weight,
+    distill_weight,
+    freeze,
+    load_weights,
+)
 from denoiselab.training.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
 from denoiselab.training.schedules import NO_TIME_BUDGET, decays_over_time
 
@@ -154,9 +160,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     start = adopt_model_settings(cfg) if cfg.get("init_from") else None
     finetune = cfg.get("finetune") or {}
-    anchor = float(finetune.get("anchor") or 0.0)
-    if anchor < 0:
-        raise UserError(f"finetune.anchor must be 0 (off) or more, got {anchor}")
+    anchor = anchor_weight(finetune)
     distill = distill_weight(finetune, has_start=start is not None)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     loss = hydra.utils.instantiate(cfg.loss)

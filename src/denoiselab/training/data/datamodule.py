@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 #: finetune.generic_noise value for the procedural noise pool that ships with the package.
 GENERIC_BUILTIN = "builtin"
 
+
+def uses_builtin_pool(generic_noise: PathLike | None) -> bool:
+    """Whether finetune.generic_noise names the builtin procedural pool (also the default when unset)."""
+    return generic_noise in (None, "", GENERIC_BUILTIN)
+
 PathLike = str | Path | Sequence[str | Path]
 
 
@@ -143,7 +148,7 @@ class MixtureDataModule(_BaseDataModule):
             raise UserError(f"finetune.builtin_pool={builtin_pool!r}: choose one of {', '.join(POOLS)}")
         self.builtin_pool = builtin_pool
         self.min_noise_seconds = float(min_noise_seconds)
-        if generic_noise not in (None, "", GENERIC_BUILTIN):
+        if not uses_builtin_pool(generic_noise):
             _require_paths(generic_noise=generic_noise)
         if manifest:
             clean, noise, val_clean, val_noise = read_manifest(manifest, root)
@@ -252,7 +257,7 @@ class MixtureDataModule(_BaseDataModule):
         """Noise of other kinds mixed into a share of fine-tuning mixtures, so the model does not forget
         them: the folder finetune.generic_noise, or (builtin / unset) procedurally generated noise and
         babble of the training ``speech``."""
-        if self.generic_noise in (None, "", GENERIC_BUILTIN):
+        if uses_builtin_pool(self.generic_noise):
             log.warning("finetune.generic_noise=builtin: procedural noise guards only partly against forgetting "
                         "(benchmarks/results/targeted_builtin_distill1.md, with experiment=finetune's "
                         "finetune.distill=auto: -0.01 to -0.06 PESQ-WB, -0.2 to -0.9 dB SI-SDR on general mixtures "

@@ -144,18 +144,19 @@ def builtin_noise_pool(sample_rate: int = SR, seconds: float = 8.0, per_type: in
 
     if pool not in POOLS:
         raise ValueError(f"builtin pool {pool!r} is not one of {', '.join(POOLS)}")
-    out: list[tuple[str, np.ndarray]] = []
+
+    def at_rate(x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(resample(x, SR, sample_rate), dtype=np.float32)
+
     if pool == "classic":
-        for kind in CLASSIC:
-            for j in range(2):
-                x = make_noise(kind, seconds, np.random.default_rng([hash_str("builtin"), hash_str(kind), j]))
-                out.append((kind, np.ascontiguousarray(resample(x, SR, sample_rate), dtype=np.float32)))
-        return out
+        seeds = [(kind, [hash_str("builtin"), hash_str(kind), j]) for kind in CLASSIC for j in range(2)]
+        return [(kind, at_rate(make_noise(kind, seconds, np.random.default_rng(seed)))) for kind, seed in seeds]
+    out: list[tuple[str, np.ndarray]] = []
     for kind in (*CLASSIC, *EVERYDAY):
         for j in range(per_type):
             rng = np.random.default_rng(_seed(kind, j))
-            x = make_noise(kind, seconds, rng) if kind in CLASSIC else everyday_noise(kind, seconds, rng)
-            out.append((kind, np.ascontiguousarray(resample(x, SR, sample_rate), dtype=np.float32)))
+            out.append((kind, at_rate(make_noise(kind, seconds, rng) if kind in CLASSIC
+                                      else everyday_noise(kind, seconds, rng))))
     if len(speech) >= 3:
         for j in range(per_type):
             rng = np.random.default_rng(_seed("babble", j))
