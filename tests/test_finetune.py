@@ -184,6 +184,34 @@ def test_a_distilled_fine_tune_logs_its_gap_and_bad_settings_are_refused(corpus,
             _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, extra)
 
 
+def test_a_resumed_fine_tune_keeps_pulling_towards_its_start_not_its_checkpoint(corpus, cache_dir, tmp_path,
+                                                                              tiny_ckpt, monkeypatch):
+    """A resumed anchored and distilled run continues from its own checkpoint (the step count goes on),
+    while its teacher and its anchor are the init_from weights again, not the checkpoint it resumed from."""
+    from denoiselab.training.module import DenoiseModule
+
+    kept: list[DenoiseModule] = []
+    set_teacher = DenoiseModule.set_teacher
+    monkeypatch.setattr(DenoiseModule, "set_teacher", lambda self, w: (set_teacher(self, w), kept.append(self)))
+    extra = ["model.optimizer.lr=0.01", "finetune.generic_share=0.5", "finetune.builtin_pool=classic",
+             "finetune.distill=1", "finetune.anchor=1", "auto_resume=true"]
+    last = tmp_path / "ft" / "checkpoints" / "last.ckpt"
+    _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["trainer.max_steps=4", *extra])
+    first = load_checkpoint(last)
+    _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["trainer.max_steps=8", *extra])
+    assert first["global_step"] == 4 and load_checkpoint(last)["global_step"] == 8
+    _, start, _ = read_model(tiny_ckpt)
+    weights = [k for k in start if k.startswith("net.") and k.endswith("weight")]
+    assert all(not torch.equal(first["state_dict"][f"denoiser.{k}"].float(), start[k].float()) for k in weights)
+    module = kept[-1]
+    teacher = module._teacher[0].state_dict()
+    assert all(torch.equal(teacher[k].float(), v.float()) for k, v in start.items())
+    names = {id(p): n for n, p in module.denoiser.named_parameters()}
+    anchors = {names[id(p)]: ref for p, ref in module._anchor}
+    assert set(weights) <= set(anchors)
+    assert all(torch.equal(anchors[k].float(), start[k].float()) for k in anchors)
+
+
 def test_distill_auto_is_on_only_with_the_builtin_pool_it_was_measured_with():
     from denoiselab.training.finetune import AUTO_DISTILL, distill_weight
 
