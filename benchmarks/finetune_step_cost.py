@@ -18,7 +18,6 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -57,26 +56,16 @@ def main() -> None:
     noisy = 0.1 * torch.randn(args.batch, int(args.seconds * model.sample_rate))
     threads = torch.get_num_threads()
 
-    def as_is() -> None:
-        pass
-
-    def channels_last() -> None:
-        model.net.to(memory_format=torch.channels_last)
-
-    def no_onednn() -> None:
-        model.net.to(memory_format=torch.contiguous_format)
-        torch.backends.mkldnn.enabled = False
-
-    def one_thread() -> None:
-        torch.backends.mkldnn.enabled = True
-        torch.set_num_threads(1)
-
-    variants: list[tuple[str, Callable[[], None]]] = [
-        ("as shipped", as_is), ("channels-last memory", channels_last), ("oneDNN convolutions off", no_onednn),
-        (f"1 thread instead of {threads}", one_thread)]
+    # (row, memory format of the net, oneDNN convolutions, threads): each row sets all three
+    variants = [("as shipped", torch.contiguous_format, True, threads),
+                ("channels-last memory", torch.channels_last, True, threads),
+                ("oneDNN convolutions off", torch.contiguous_format, False, threads),
+                (f"1 thread instead of {threads}", torch.contiguous_format, True, 1)]
     rows = []
-    for name, switch in variants:
-        switch()
+    for name, memory_format, onednn, n_threads in variants:
+        model.net.to(memory_format=memory_format)
+        torch.backends.mkldnn.enabled = onednn
+        torch.set_num_threads(n_threads)
         rows.append((name, seconds_per_step(model, noisy, args.steps), ""))
     torch.set_num_threads(threads)
     if args.compile:

@@ -141,12 +141,18 @@ class Denoiser(nn.Module):
         raw = self.net(nn.functional.pad(feats, (0, pad)) if pad else feats)[..., :frames].float()
         return self.frontend.to_bins(raw)
 
+    def predict_spectrum(self, noisy: torch.Tensor, update_norm: bool = False, strength: float = 1.0,
+                         floor: float = 0.0) -> Prediction:
+        """noisy [B, T] -> Prediction without the waveform (spectra, mask where there is one): for callers
+        that compare spectra only, such as a fine-tuning teacher, the inverse STFT is skipped."""
+        spec = self.frontend.stft(noisy)
+        mag = spec.abs()
+        return self.processor(self.estimate(mag, update_norm), spec, mag, strength, floor)
+
     def predict(self, noisy: torch.Tensor, update_norm: bool = False, strength: float = 1.0,
                 floor: float = 0.0) -> Prediction:
         """noisy [B, T] -> Prediction (spectra, mask where there is one, waveform)."""
-        spec = self.frontend.stft(noisy)
-        mag = spec.abs()
-        out = self.processor(self.estimate(mag, update_norm), spec, mag, strength, floor)
+        out = self.predict_spectrum(noisy, update_norm, strength, floor)
         out.enhanced = self.frontend.istft(out.enhanced_spec, noisy.shape[-1])
         return out
 

@@ -126,7 +126,7 @@ class DenoiseModule(L.LightningModule):
         if next(teacher.parameters()).device != batch["noisy"].device:
             teacher.to(batch["noisy"].device)
         with torch.no_grad():
-            ref = teacher(batch["noisy"][pick], update_norm=False).enhanced_mag
+            ref = teacher.predict_spectrum(batch["noisy"][pick], update_norm=False).enhanced_mag
         est = safe_abs(out.enhanced_spec[pick])
         return ((est + eps).pow(power) - (ref + eps).pow(power)).pow(2).mean()
 

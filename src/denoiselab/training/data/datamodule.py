@@ -34,12 +34,12 @@ log = logging.getLogger(__name__)
 #: finetune.generic_noise value for the procedural noise pool that ships with the package.
 GENERIC_BUILTIN = "builtin"
 
+PathLike = str | Path | Sequence[str | Path]
+
 
 def uses_builtin_pool(generic_noise: PathLike | None) -> bool:
     """Whether finetune.generic_noise names the builtin procedural pool (also the default when unset)."""
     return generic_noise in (None, "", GENERIC_BUILTIN)
-
-PathLike = str | Path | Sequence[str | Path]
 
 
 class _BaseDataModule(L.LightningDataModule):
