@@ -3,7 +3,8 @@ the generic model and the peers on recordings of that type it never saw, plus th
 
     python benchmarks/targeted.py [--types esc10_chainsaw,esc10_clock_tick,esc10_helicopter] [--minutes 2,5,10]
                                   [--generic-noise DIR] [--recipe "OVERRIDES"] [--results NAME.md] [--reuse]
-                                  [--pick last|best] [--cumulative] [--init MODEL]
+                                  [--pick last|best] [--cumulative] [--init MODEL] [--trained-on TEXT]
+                                  [--also-default]
 
 For each type T (a noise category of ../shared/data/dev/noise, 8 recordings): its first 5 recordings
 are the lab's "room noise" for fine-tuning, the last 3 the test noise. Fine-tuning:
@@ -39,6 +40,7 @@ from _results import publish  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ("gtcrn", "deepfilternet3")
 METRICS = ("pesq_wb", "estoi", "si_sdr")
+REFERENCE = "shipped default (reference)"
 
 
 def summary(path: Path) -> dict[str, dict]:
@@ -70,12 +72,13 @@ def generic_name(init: str) -> str:
 
 def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], recipe: list[str], peer_py: Path,
                        commands: list, pick: str = "last", separate: bool = True, init: str = "default",
-                       keep: bool = False) -> list[float]:
+                       keep: bool = False, reference: bool = False) -> list[float]:
     """Split the type's recordings, fine-tune for each budget (``separate``: one run per budget from the
     generic model, as a user would; else one run continued for the cumulative budgets), copy each stage's
     ``pick`` checkpoint (last, or the monitored best) to tdir/finetuned_<N>min.ckpt and score the stages on
     both test conditions. ``keep`` (separate runs only): a budget whose run finished in an earlier
-    invocation (its finetuned_<N>min.ckpt exists) is not trained again; returns those budgets."""
+    invocation (its finetuned_<N>min.ckpt exists) is not trained again; returns those budgets. ``reference``:
+    the shipped model is scored too (a row beside an --init model's)."""
     from denoiselab.core.checkpoints import best_checkpoint
 
     py = sys.executable
@@ -108,6 +111,8 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
         shutil.copy2((best_checkpoint(run_dir) if pick == "best" else None) or last, scored)
         stages[f"fine-tuned {minutes:g} min"] = scored
     ckpts = {generic_name(init): init, **{n: str(c) for n, c in stages.items()}}
+    if reference and init != "default":
+        ckpts[REFERENCE] = "default"
     for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
         score(ckpts, noise_dir, tdir, tag, peer_py, commands)
     return sorted(finished)
@@ -135,6 +140,11 @@ def main() -> None:
                         "a budget trains only that one; the types are scored again")
     p.add_argument("--init", default="default",
                    help="the model fine-tuning starts from (init_from): default or a model file")
+    p.add_argument("--also-default", action="store_true",
+                   help="with --init: score the shipped model too, as a reference row (and in the forgetting table)")
+    p.add_argument("--trained-on", default=None,
+                   help="what the --init model was trained on, for the results file's caveat (default: the "
+                        "shipped model's training noise, every type of these included)")
     args = p.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
@@ -158,7 +168,8 @@ def main() -> None:
             reused.append(noise_type)
         else:
             kept[noise_type] = finetune_and_score(tdir, files, budgets, recipe, peer_py, commands, args.pick,
-                                                  not args.cumulative, args.init, keep=args.reuse)
+                                                  not args.cumulative, args.init, keep=args.reuse,
+                                                  reference=args.also_default)
         results[noise_type] = summary(tdir / "eval" / "summary.csv")
         if (tdir / "eval_seen" / "summary.csv").exists():
             seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
@@ -168,6 +179,8 @@ def main() -> None:
     ckpts = {generic: args.init,
              **{f"{t} {mid}": str(out / t / f"finetuned_{budgets[min(1, len(budgets) - 1)]:g}min.ckpt")
                 for t in results}}
+    if args.also_default and args.init != "default":
+        ckpts[REFERENCE] = "default"
     run_logged([py, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
          f"names=[{','.join(repr(n) for n in ckpts)}]", f"data.clean={DATA / 'dev' / 'clean'}",
          f"data.noise={DATA / 'dev' / 'noise'}", "data.every_snr=false", "data.seed=2024", "baselines=[noisy]",
@@ -187,6 +200,7 @@ def main() -> None:
              f"`{' '.join(recipe)}`. Test: the 55 dev utterances once each, SNR cycling -5/0/5/10/15 dB, with "
              f"the type's other 3 recordings, and with the 5 recordings it was fine-tuned on (new speech). "
              f"Peers: {', '.join(PEERS) if peer_py.exists() else 'not run (no peers venv)'}.", "",
+             f"Caveat: {args.trained_on}" if args.trained_on else
              "Caveat: the generic model was trained on ESC-10 clips 0-31 of every type (train/noise), so no "
              "type here is new to it: this measures specialising a model on a type it knows from about 25 s "
              "of new recordings, not teaching it an unknown noise.", ""]
