@@ -78,7 +78,7 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
     ``pick`` checkpoint (last, or the monitored best) to tdir/finetuned_<N>min.ckpt and score the stages on
     both test conditions. ``keep`` (separate runs only): a budget whose run finished in an earlier
     invocation (its finetuned_<N>min.ckpt exists) is not trained again; returns those budgets. ``reference``:
-    the shipped model is scored too (a row beside an --init model's)."""
+    the shipped model is scored too (a row beside an --init model's; the caller sets it only with one)."""
     from denoiselab.core.checkpoints import best_checkpoint
 
     py = sys.executable
@@ -111,7 +111,7 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
         shutil.copy2((best_checkpoint(run_dir) if pick == "best" else None) or last, scored)
         stages[f"fine-tuned {minutes:g} min"] = scored
     ckpts = {generic_name(init): init, **{n: str(c) for n, c in stages.items()}}
-    if reference and init != "default":
+    if reference:
         ckpts[REFERENCE] = "default"
     for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
         score(ckpts, noise_dir, tdir, tag, peer_py, commands)
@@ -149,6 +149,7 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
     out, py = Path(args.out), sys.executable
+    reference = args.also_default and args.init != "default"  # without --init the generic row is the shipped model
     budgets = [float(m) for m in args.minutes.split(",")]
     recipe = [f"finetune.generic_noise={args.generic_noise}", *args.recipe.split()]
     peer_py = Path(args.peers_venv) / "bin" / "python"
@@ -169,7 +170,7 @@ def main() -> None:
         else:
             kept[noise_type] = finetune_and_score(tdir, files, budgets, recipe, peer_py, commands, args.pick,
                                                   not args.cumulative, args.init, keep=args.reuse,
-                                                  reference=args.also_default)
+                                                  reference=reference)
         results[noise_type] = summary(tdir / "eval" / "summary.csv")
         if (tdir / "eval_seen" / "summary.csv").exists():
             seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
@@ -179,7 +180,7 @@ def main() -> None:
     ckpts = {generic: args.init,
              **{f"{t} {mid}": str(out / t / f"finetuned_{budgets[min(1, len(budgets) - 1)]:g}min.ckpt")
                 for t in results}}
-    if args.also_default and args.init != "default":
+    if reference:
         ckpts[REFERENCE] = "default"
     run_logged([py, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
          f"names=[{','.join(repr(n) for n in ckpts)}]", f"data.clean={DATA / 'dev' / 'clean'}",
