@@ -146,6 +146,23 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(corpus, unin
 
 
 @pytest.mark.slow
+def test_a_run_stopped_on_an_epochs_last_batch_resumes_into_the_next_epoch(corpus, uninterrupted, tmp_path):
+    """The checkpoint of an epoch's last batch says the whole epoch was consumed; the resumed run must start
+    the next epoch at its first batch (it used to skip that epoch's batches too: a kill that landed there,
+    as the SIGKILL test's sometimes does under load, resumed onto another trajectory)."""
+    common = [*_resume_common(corpus, tmp_path / "cache"), "callbacks.last_checkpoint.every_n_train_steps=1"]
+    run_dir = tmp_path / "stopped"
+    first = _cli([*common, "trainer.max_steps=6", f"hydra.run.dir={run_dir}"])
+    assert first.returncode == 0, first.stderr[-2000:]
+    mid = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    loader = mid["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
+    assert mid["global_step"] == 6 and loader == {"epoch": 1, "batches": 3}  # the tiny corpus: 3-batch epochs
+    resumed = _cli([*common, f"hydra.run.dir={run_dir}", "auto_resume=true"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    _assert_same_weights(uninterrupted, run_dir / "checkpoints" / "last.ckpt")
+
+
+@pytest.mark.slow
 def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes(corpus, uninterrupted, tmp_path):
     """Lightning's SLURMEnvironment (auto-detected from the SLURM_* variables) catches the requeue
     signal mid-epoch, saves hpc_ckpt_1.ckpt and calls `scontrol requeue`; the job is killed; the

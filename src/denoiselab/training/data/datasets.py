@@ -193,6 +193,8 @@ class ResumableLoader(DataLoader):
         # Lightning restores the state, then iterates the interrupted epoch (set_epoch may come
         # after this call, so the skip is applied by the sampler when it is actually iterated).
         self.consumed = int(self._resume["batches"]) if self._resume is not None else 0
+        if self.consumed >= len(self):  # saved on the epoch's last batch: Lightning goes on with the next epoch
+            self.consumed = 0
         self.sampler.skip = self.consumed * int(self.batch_size)
         self._resume = None
         return super().__iter__()
