@@ -95,6 +95,24 @@ def test_list_files_and_split_by_file(corpus, tmp_path, cache_dir):
     # a 2.5 s recording gives two 1 s clips per epoch
     assert len(dm.train_set) == 2 * len(train_files)
 
+def test_a_list_with_entries_relative_to_another_folder_is_refused_with_the_reason(corpus, tmp_path, cache_dir,
+                                                                                   monkeypatch):
+    # the trap: `ls data/noise/*.wav > lists/noise.txt` writes paths relative to the current folder, but a
+    # list's relative entries are read from the list's own folder
+    monkeypatch.chdir(corpus["noise"].parent)
+    (tmp_path / "lists").mkdir()
+    lst = tmp_path / "lists" / "noise.txt"
+    lst.write_text("\n".join(f"{corpus['noise'].name}/{p.name}" for p in sorted(corpus["noise"].glob("*.wav"))))
+    dm = MixtureDataModule(clean=corpus["clean"], noise=str(lst), clip_seconds=1.0, cache_dir=str(cache_dir))
+    with pytest.raises(FileNotFoundError, match=r"entries of the list .*noise\.txt do not exist.*"
+                                                r"exists relative to the current folder"):
+        dm.setup("fit")
+    # the same list with absolute paths works
+    lst.write_text("\n".join(str(p) for p in sorted(corpus["noise"].glob("*.wav"))))
+    dm.setup("fit")
+    assert dm.train_set.noise
+
+
 
 def test_paired_mode(tmp_path, cache_dir):
     c = write_pairs(tmp_path, [f"p{i}.wav" for i in range(4)], 1.5, np.random.default_rng(3))

@@ -123,13 +123,7 @@ def find_audio(root: str | Path) -> list[Path]:
     if root.is_dir():
         return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
     if root.is_file() and root.suffix.lower() in (".txt", ".lst", ".list"):
-        out = []
-        for line in root.read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                p = Path(line).expanduser()
-                out.append(p if p.is_absolute() else (root.parent / p))
-        return out
+        return _read_list(root)
     if root.is_file():
         return [root]
     from denoiselab.core.files import nearest_path_hint
@@ -137,6 +131,32 @@ def find_audio(root: str | Path) -> list[Path]:
     if root.suffix.lower() in AUDIO_EXTENSIONS and root.parent.is_dir():
         raise FileNotFoundError(f"no such file: {root}{nearest_path_hint(root)}")
     raise FileNotFoundError(f"no such file or folder: {root}{nearest_path_hint(root)}")
+
+
+def _read_list(listing: Path) -> list[Path]:
+    """The entries of a list file; refuses entries that do not exist, so a list written relative to
+    another folder fails here with the reason rather than as 'no usable recordings' later."""
+    out: list[Path] = []
+    missing: list[tuple[str, Path]] = []
+    for line in listing.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            written = Path(line).expanduser()
+            p = written if written.is_absolute() else (listing.parent / written)
+            out.append(p)
+            if not p.exists():
+                missing.append((line, p))
+    if missing:
+        line, p = missing[0]
+        msg = (f"{len(missing)} of {len(out)} entries of the list {listing} do not exist, the first: {line!r} "
+               f"(looked for {p}")
+        written = Path(line).expanduser()
+        if not written.is_absolute():
+            msg += f"; relative entries are read from the list's folder {listing.parent}"
+            if written.exists():
+                msg += ", and this one exists relative to the current folder: write absolute paths"
+        raise FileNotFoundError(msg + ")")
+    return out
 
 
 def find_all(roots: str | Path | Iterable[str | Path]) -> list[Path]:
