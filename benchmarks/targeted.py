@@ -4,7 +4,7 @@ the generic model and the peers on recordings of that type it never saw, plus th
     python benchmarks/targeted.py [--types esc10_chainsaw,esc10_clock_tick,esc10_helicopter] [--minutes 2,5,10]
                                   [--generic-noise DIR] [--recipe "OVERRIDES"] [--results NAME.md] [--reuse]
                                   [--pick last|best] [--cumulative] [--init MODEL] [--trained-on TEXT]
-                                  [--also-default]
+                                  [--also-default] [--control]
 
 For each type T (a noise category of ../shared/data/dev/noise, 8 recordings): its first 5 recordings
 are the lab's "room noise" for fine-tuning, the last 3 the test noise. Fine-tuning:
@@ -17,7 +17,10 @@ checkpoint (--pick best: the monitored best), with the general pool given by --g
 the 5 fine-tuning recordings (new speech: the lab's case, where the test room's noise is what was
 recorded), SNR cycling -5..15 dB (seed 2024), scored by denoiselab-evaluate with DeepFilterNet3 and
 GTCRN from the peers harness (its own venv, ../.venv-peers) through +processed. Forgetting: the 5-minute
-model of each type on the general dev mixtures (all dev noise) next to the generic model.
+model of each type on the general dev mixtures (all dev noise) next to the generic model. --control: one more
+run of the middle budget with the general pool (--generic-noise) as its only noise, scored beside the others:
+what the same minutes of further training give without the type, so the part of a gain that is learning the
+type is the fine-tuned row's gain less the control's.
 Writes benchmarks/results/targeted.md.
 """
 
@@ -49,11 +52,29 @@ def summary(path: Path) -> dict[str, dict]:
 
 @functools.lru_cache(maxsize=None)
 def steps_of(tdir: Path, system: str) -> str:
-    """The optimizer step of a fine-tuned stage's scored checkpoint, '' for other systems."""
+    """The optimizer step of a fine-tuned stage's (or the control's) scored checkpoint, '' for other systems."""
     from denoiselab.core.checkpoints import load_checkpoint
 
-    ckpt = tdir / f"finetuned_{system.split()[1]}min.ckpt" if system.startswith("fine-tuned ") else None
+    ckpt = (tdir / f"finetuned_{system.split()[1]}min.ckpt" if system.startswith("fine-tuned ") else
+            tdir.parent / f"control_{system.split()[1]}min.ckpt" if system.startswith("control ") else None)
     return str(load_checkpoint(ckpt).get("global_step", "")) if ckpt and ckpt.exists() else ""
+
+
+def control_name(minutes: float) -> str:
+    return f"control {minutes:g} min (general noise only)"
+
+
+def finetune(init: str, noise: str | Path, seconds: float, run_dir: Path, recipe: list[str], pick: str,
+             scored: Path, commands: list) -> None:
+    """One experiment=finetune run from ``init`` on ``noise`` for ``seconds``; its ``pick`` checkpoint (last, or
+    the monitored best) copied to ``scored``."""
+    from denoiselab.core.checkpoints import best_checkpoint
+
+    run_logged([sys.executable, "-m", "denoiselab.cli.train", "experiment=finetune", f"init_from={init}",
+                f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={noise}", f"time_budget={seconds:.0f}",
+                "trainer.max_time=null", "auto_resume=true", f"hydra.run.dir={run_dir}", *recipe], commands)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    shutil.copy2((best_checkpoint(run_dir) if pick == "best" else None) or last, scored)
 
 
 def score(ckpts: dict[str, str], noise_dir: Path, tdir: Path, tag: str, peer_py: Path, commands: list) -> None:
@@ -72,16 +93,15 @@ def generic_name(init: str) -> str:
 
 def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], recipe: list[str], peer_py: Path,
                        commands: list, pick: str = "last", separate: bool = True, init: str = "default",
-                       keep: bool = False, reference: bool = False) -> list[float]:
+                       keep: bool = False, reference: bool = False, extra: dict[str, str] | None = None
+                       ) -> list[float]:
     """Split the type's recordings, fine-tune for each budget (``separate``: one run per budget from the
     generic model, as a user would; else one run continued for the cumulative budgets), copy each stage's
     ``pick`` checkpoint (last, or the monitored best) to tdir/finetuned_<N>min.ckpt and score the stages on
     both test conditions. ``keep`` (separate runs only): a budget whose run finished in an earlier
     invocation (its finetuned_<N>min.ckpt exists) is not trained again; returns those budgets. ``reference``:
-    the shipped model is scored too (a row beside an --init model's; the caller sets it only with one)."""
-    from denoiselab.core.checkpoints import best_checkpoint
-
-    py = sys.executable
+    the shipped model is scored too (a row beside an --init model's; the caller sets it only with one); ``extra``:
+    more {row: model} to score (the control)."""
     keep = keep and separate
     finished = {m for m in budgets if keep and (tdir / f"finetuned_{m:g}min.ckpt").exists()}
     for old in tdir.glob("finetune*"):  # a half-finished type: its time budgets would no longer add up
@@ -102,15 +122,10 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
         if minutes in finished:
             stages[f"fine-tuned {minutes:g} min"] = scored
             continue
-        run_logged([py, "-m", "denoiselab.cli.train", "experiment=finetune", f"init_from={init}",
-             f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={tdir / 'finetune_noise'}",
-             f"time_budget={seconds:.0f}", "trainer.max_time=null", "auto_resume=true",
-             f"hydra.run.dir={run_dir}", *recipe], commands)
+        finetune(init, tdir / "finetune_noise", seconds, run_dir, recipe, pick, scored, commands)
         done = minutes
-        last = run_dir / "checkpoints" / "last.ckpt"
-        shutil.copy2((best_checkpoint(run_dir) if pick == "best" else None) or last, scored)
         stages[f"fine-tuned {minutes:g} min"] = scored
-    ckpts = {generic_name(init): init, **{n: str(c) for n, c in stages.items()}}
+    ckpts = {generic_name(init): init, **{n: str(c) for n, c in stages.items()}, **(extra or {})}
     if reference:
         ckpts[REFERENCE] = "default"
     for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
@@ -145,6 +160,9 @@ def main() -> None:
     p.add_argument("--trained-on", default=None,
                    help="what the --init model was trained on, for the results file's caveat (default: the "
                         "shipped model's training noise, every type of these included)")
+    p.add_argument("--control", action="store_true",
+                   help="also fine-tune for the middle budget on the general pool alone (--generic-noise, a "
+                        "folder or list) and score it on every test: the gain of further training without the type")
     args = p.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
@@ -158,6 +176,17 @@ def main() -> None:
     reused: list[str] = []
     kept: dict[str, list[float]] = {}
     seen: dict[str, dict] = {}
+    mid_minutes = budgets[min(1, len(budgets) - 1)]
+    extra: dict[str, str] = {}
+    if args.control:
+        if args.generic_noise == "builtin":
+            sys.exit("--control needs --generic-noise DIR (a folder or list of general noise)")
+        control = out / f"control_{mid_minutes:g}min.ckpt"
+        if not (args.reuse and control.exists()):
+            run_dir = out / f"control_{mid_minutes:g}min"
+            shutil.rmtree(run_dir, ignore_errors=True)  # a half-finished run's time budget would not add up
+            finetune(args.init, args.generic_noise, mid_minutes * 60, run_dir, recipe, args.pick, control, commands)
+        extra[control_name(mid_minutes)] = str(control)
     for noise_type in args.types.split(","):
         files = sorted((DATA / "dev" / "noise").glob(f"{noise_type}_*.flac"))
         if len(files) < 4:
@@ -170,16 +199,15 @@ def main() -> None:
         else:
             kept[noise_type] = finetune_and_score(tdir, files, budgets, recipe, peer_py, commands, args.pick,
                                                   not args.cumulative, args.init, keep=args.reuse,
-                                                  reference=reference)
+                                                  reference=reference, extra=extra)
         results[noise_type] = summary(tdir / "eval" / "summary.csv")
         if (tdir / "eval_seen" / "summary.csv").exists():
             seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
     # forgetting: the 5-minute models on the general dev mixtures
-    mid = f"fine-tuned {budgets[min(1, len(budgets) - 1)]:g} min"
+    mid = f"fine-tuned {mid_minutes:g} min"
     generic = generic_name(args.init)
-    ckpts = {generic: args.init,
-             **{f"{t} {mid}": str(out / t / f"finetuned_{budgets[min(1, len(budgets) - 1)]:g}min.ckpt")
-                for t in results}}
+    ckpts = {generic: args.init, **{f"{t} {mid}": str(out / t / f"finetuned_{mid_minutes:g}min.ckpt")
+                                    for t in results}, **extra}
     if reference:
         ckpts[REFERENCE] = "default"
     run_logged([py, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
@@ -205,6 +233,10 @@ def main() -> None:
              "Caveat: the generic model was trained on ESC-10 clips 0-31 of every type (train/noise), so no "
              "type here is new to it: this measures specialising a model on a type it knows from about 25 s "
              "of new recordings, not teaching it an unknown noise.", ""]
+    if extra:
+        lines += [f"Control row: the same fine-tuning command for {mid_minutes:g} minutes with the general pool "
+                  f"(`{args.generic_noise}`) as its only noise, so the fine-tuned rows' gain less the control's "
+                  "is what learning the type adds beyond further training.", ""]
     if reused:
         lines += [f"Reused from an earlier invocation (`--reuse`): {', '.join(reused)}; its commands were the same "
                   "as those below with its own type.", ""]
