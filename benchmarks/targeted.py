@@ -93,15 +93,13 @@ def generic_name(init: str) -> str:
 
 def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], recipe: list[str], peer_py: Path,
                        commands: list, pick: str = "last", separate: bool = True, init: str = "default",
-                       keep: bool = False, reference: bool = False, extra: dict[str, str] | None = None
-                       ) -> list[float]:
+                       keep: bool = False, extra: dict[str, str] | None = None) -> list[float]:
     """Split the type's recordings, fine-tune for each budget (``separate``: one run per budget from the
     generic model, as a user would; else one run continued for the cumulative budgets), copy each stage's
     ``pick`` checkpoint (last, or the monitored best) to tdir/finetuned_<N>min.ckpt and score the stages on
     both test conditions. ``keep`` (separate runs only): a budget whose run finished in an earlier
-    invocation (its finetuned_<N>min.ckpt exists) is not trained again; returns those budgets. ``reference``:
-    the shipped model is scored too (a row beside an --init model's; the caller sets it only with one); ``extra``:
-    more {row: model} to score (the control)."""
+    invocation (its finetuned_<N>min.ckpt exists) is not trained again; returns those budgets. ``extra``:
+    more {row: model} to score after the stages (the control, the shipped model as a reference)."""
     keep = keep and separate
     finished = {m for m in budgets if keep and (tdir / f"finetuned_{m:g}min.ckpt").exists()}
     for old in tdir.glob("finetune*"):  # a half-finished type: its time budgets would no longer add up
@@ -126,8 +124,6 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
         done = minutes
         stages[f"fine-tuned {minutes:g} min"] = scored
     ckpts = {generic_name(init): init, **{n: str(c) for n, c in stages.items()}, **(extra or {})}
-    if reference:
-        ckpts[REFERENCE] = "default"
     for tag, noise_dir in (("", tdir / "test_noise"), ("_seen", tdir / "finetune_noise")):
         score(ckpts, noise_dir, tdir, tag, peer_py, commands)
     return sorted(finished)
@@ -167,7 +163,6 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
     out, py = Path(args.out), sys.executable
-    reference = args.also_default and args.init != "default"  # without --init the generic row is the shipped model
     budgets = [float(m) for m in args.minutes.split(",")]
     recipe = [f"finetune.generic_noise={args.generic_noise}", *args.recipe.split()]
     peer_py = Path(args.peers_venv) / "bin" / "python"
@@ -177,7 +172,7 @@ def main() -> None:
     kept: dict[str, list[float]] = {}
     seen: dict[str, dict] = {}
     mid_minutes = budgets[min(1, len(budgets) - 1)]
-    extra: dict[str, str] = {}
+    extra: dict[str, str] = {}  # rows scored beside the fine-tuned ones, in every table
     if args.control:
         if args.generic_noise == "builtin":
             sys.exit("--control needs --generic-noise DIR (a folder or list of general noise)")
@@ -187,6 +182,8 @@ def main() -> None:
             shutil.rmtree(run_dir, ignore_errors=True)  # a half-finished run's time budget would not add up
             finetune(args.init, args.generic_noise, mid_minutes * 60, run_dir, recipe, args.pick, control, commands)
         extra[control_name(mid_minutes)] = str(control)
+    if args.also_default and args.init != "default":  # without --init the generic row is the shipped model
+        extra[REFERENCE] = "default"
     for noise_type in args.types.split(","):
         files = sorted((DATA / "dev" / "noise").glob(f"{noise_type}_*.flac"))
         if len(files) < 4:
@@ -198,8 +195,7 @@ def main() -> None:
             reused.append(noise_type)
         else:
             kept[noise_type] = finetune_and_score(tdir, files, budgets, recipe, peer_py, commands, args.pick,
-                                                  not args.cumulative, args.init, keep=args.reuse,
-                                                  reference=reference, extra=extra)
+                                                  not args.cumulative, args.init, keep=args.reuse, extra=extra)
         results[noise_type] = summary(tdir / "eval" / "summary.csv")
         if (tdir / "eval_seen" / "summary.csv").exists():
             seen[noise_type] = summary(tdir / "eval_seen" / "summary.csv")
@@ -208,8 +204,6 @@ def main() -> None:
     generic = generic_name(args.init)
     ckpts = {generic: args.init, **{f"{t} {mid}": str(out / t / f"finetuned_{mid_minutes:g}min.ckpt")
                                     for t in results}, **extra}
-    if reference:
-        ckpts[REFERENCE] = "default"
     run_logged([py, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
          f"names=[{','.join(repr(n) for n in ckpts)}]", f"data.clean={DATA / 'dev' / 'clean'}",
          f"data.noise={DATA / 'dev' / 'noise'}", "data.every_snr=false", "data.seed=2024", "baselines=[noisy]",
@@ -233,7 +227,7 @@ def main() -> None:
              "Caveat: the generic model was trained on ESC-10 clips 0-31 of every type (train/noise), so no "
              "type here is new to it: this measures specialising a model on a type it knows from about 25 s "
              "of new recordings, not teaching it an unknown noise.", ""]
-    if extra:
+    if args.control:
         lines += [f"Control row: the same fine-tuning command for {mid_minutes:g} minutes with the general pool "
                   f"(`{args.generic_noise}`) as its only noise, so the fine-tuned rows' gain less the control's "
                   "is what learning the type adds beyond further training.", ""]

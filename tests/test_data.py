@@ -95,6 +95,7 @@ def test_list_files_and_split_by_file(corpus, tmp_path, cache_dir):
     # a 2.5 s recording gives two 1 s clips per epoch
     assert len(dm.train_set) == 2 * len(train_files)
 
+
 def test_a_list_with_entries_relative_to_another_folder_is_refused_with_the_reason(corpus, tmp_path, cache_dir,
                                                                                    monkeypatch):
     # the trap: `ls data/noise/*.wav > lists/noise.txt` writes paths relative to the current folder, but a
@@ -111,7 +112,6 @@ def test_a_list_with_entries_relative_to_another_folder_is_refused_with_the_reas
     lst.write_text("\n".join(str(p) for p in sorted(corpus["noise"].glob("*.wav"))))
     dm.setup("fit")
     assert dm.train_set.noise
-
 
 
 def test_paired_mode(tmp_path, cache_dir):

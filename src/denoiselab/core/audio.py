@@ -137,7 +137,7 @@ def _read_list(listing: Path) -> list[Path]:
     """The entries of a list file; refuses entries that do not exist, so a list written relative to
     another folder fails here with the reason rather than as 'no usable recordings' later."""
     out: list[Path] = []
-    missing: list[tuple[str, Path]] = []
+    missing: list[tuple[Path, Path]] = []  # (as written, where looked for)
     for line in listing.read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
@@ -145,12 +145,11 @@ def _read_list(listing: Path) -> list[Path]:
             p = written if written.is_absolute() else (listing.parent / written)
             out.append(p)
             if not p.exists():
-                missing.append((line, p))
+                missing.append((written, p))
     if missing:
-        line, p = missing[0]
-        msg = (f"{len(missing)} of {len(out)} entries of the list {listing} do not exist, the first: {line!r} "
-               f"(looked for {p}")
-        written = Path(line).expanduser()
+        written, p = missing[0]
+        msg = (f"{len(missing)} of {len(out)} entries of the list {listing} do not exist, the first: "
+               f"{str(written)!r} (looked for {p}")
         if not written.is_absolute():
             msg += f"; relative entries are read from the list's folder {listing.parent}"
             if written.exists():
