@@ -148,6 +148,20 @@ def test_prepare_help_shows_defaults(capsys):
     assert "(default: 5.0)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("tool,args,shown", [
+    ("train", ["experiment=finetune", "loss=compressed_complex", "--cfg", "job"], "CompressedComplexLoss"),
+    ("evaluate", ["--cfg", "job", "atten_limit_db=12"], "atten_limit_db: 12"),
+    ("device", ["devices=somewhere", "--cfg", "job"], "devices: somewhere"),
+])
+def test_cfg_job_prints_the_composed_config_with_the_options_before_or_after_the_overrides(tool, args, shown):
+    """Hydra's --cfg is how a user reads what a command line composes to; the tool must not add an
+    argument of its own that the option parser then refuses."""
+    run = subprocess.run([sys.executable, "-m", f"denoiselab.cli.{tool}", *args], capture_output=True, text=True,
+                         timeout=300, env=ENV)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-2000:]
+    assert shown in run.stdout
+
+
 def test_device_report_keeps_non_intrusive_scores_of_recordings_refused_for_alignment():
     from denoiselab.evaluation.device import per_device
 

@@ -77,8 +77,6 @@ def hydra_cli(prog: str, config_name: str, task: Callable[[Any], Any]) -> Callab
 
         debug = debug_requested(sys.argv[1:], hydra=True)
         sys.argv = [a for a in sys.argv if a != "--debug"]
-        if not any(a.startswith("hydra.job.name=") for a in sys.argv):  # RUN/<tool>.log, whoever calls main
-            sys.argv.append(f"hydra.job.name={config_name}")
         quiet_libraries()
         overrides = [a for a in sys.argv[1:] if not a.startswith("-")]
         if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") for a in sys.argv[1:]):
