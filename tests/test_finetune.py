@@ -383,5 +383,7 @@ def test_each_fine_tuning_recipe_is_the_one_measured_for_it(tmp_path):
     lab = compose_train(["experiment=finetune"], tmp_path / "lab")
     assert lab.finetune.generic_share == 0.25 and lab.data.get("augment") is None
     assert lab.finetune.distill == "auto"  # kept to its output on the builtin pool (tune_builtin_full_distill1.md)
+    assert set(lab.loss.terms) == {"compressed_complex", "sisdr"}  # phase-aware (tune_ft_complex.md)
     device = compose_train(["experiment=device_eval"], tmp_path / "device")
     assert device.data.augment._target_.endswith("DeviceAugment") and device.finetune.generic_share == 0.0
+    assert set(device.loss.terms) == {"compressed", "sisdr"}  # as device_eval.pt was trained
