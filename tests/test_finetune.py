@@ -226,6 +226,79 @@ def test_distill_auto_is_on_only_with_the_builtin_pool_it_was_measured_with():
         distill_weight({**builtin, "distill": "strong"}, has_start=True)
 
 
+def test_keep_start_saves_a_blend_with_the_start_and_a_resumed_run_goes_on_from_what_it_trained(
+        corpus, cache_dir, tmp_path, tiny_ckpt, monkeypatch):
+    """finetune.keep_start (weight-space ensembling): with lr > 0, every reader of the checkpoint (read_model:
+    evaluate, enhance, export, a later init_from) gets 0.75 x the trained weights + 0.25 x the start's,
+    statistics included; a resumed run trains on from the weights it trained, not from the blend it saved."""
+    from denoiselab.training.module import TRAINED_STATE_KEY, DenoiseModule
+
+    seen: list[dict[str, torch.Tensor]] = []
+    on_train_start = DenoiseModule.on_train_start
+    monkeypatch.setattr(DenoiseModule, "on_train_start", lambda self: (
+        seen.append({k: v.clone() for k, v in self.denoiser.state_dict().items()}), on_train_start(self)))
+    extra = ["model.optimizer.lr=0.01", "finetune.keep_start=0.25", "auto_resume=true"]
+    last = tmp_path / "ft" / "checkpoints" / "last.ckpt"
+    _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["trainer.max_steps=4", *extra])
+    _, start, _ = read_model(tiny_ckpt)
+    _, blend, made = read_model(last)
+    first = load_checkpoint(last)
+    trained = {k[len("denoiser."):]: v for k, v in first[TRAINED_STATE_KEY].items() if k.startswith("denoiser.")}
+    assert made["init_from"]["keep_start"] == 0.25
+    moved = 0
+    for k, v in start.items():
+        if v.is_floating_point():
+            expected = 0.75 * trained[k].float() + 0.25 * v.float()
+            assert torch.allclose(blend[k].float(), expected, atol=1e-6), k
+            moved += not torch.equal(trained[k].float(), v.float())
+        else:
+            assert torch.equal(blend[k], trained[k]), k
+    assert moved > 0.8 * sum(v.is_floating_point() for v in start.values())  # lr > 0: the blend is not the start
+    _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["trainer.max_steps=8", *extra])
+    assert load_checkpoint(last)["global_step"] == 8
+    resumed_from = seen[-1]
+    assert all(torch.equal(resumed_from[k], trained[k]) for k in trained)
+    _, second, _ = read_model(last)  # blended with the init_from start again, not with the first blend
+    again = load_checkpoint(last)[TRAINED_STATE_KEY]
+    k = next(k for k, v in start.items() if k.endswith("weight") and v.is_floating_point())
+    assert torch.allclose(second[k].float(), 0.75 * again[f"denoiser.{k}"].float() + 0.25 * start[k].float(),
+                          atol=1e-6)
+
+
+def test_keep_start_auto_blends_only_where_no_real_general_noise_guards_the_run(corpus, cache_dir, tmp_path,
+                                                                                tiny_ckpt):
+    from denoiselab.training.finetune import AUTO_KEEP_START, keep_start_share
+
+    builtin = {"keep_start": "auto", "generic_share": 0.25, "generic_noise": "builtin"}
+    assert keep_start_share(builtin, has_start=True) == AUTO_KEEP_START > 0
+    assert keep_start_share({**builtin, "generic_share": 0.0}, has_start=True) == AUTO_KEEP_START
+    assert keep_start_share({**builtin, "generic_noise": "/lab/general_noise"}, has_start=True) == 0.0
+    assert keep_start_share(builtin, has_start=False) == 0.0
+    assert keep_start_share({**builtin, "keep_start": 0.5, "generic_noise": "/lab/noise"}, has_start=True) == 0.5
+    for value in ("some", 1.0, -0.1):
+        with pytest.raises(UserError, match="keep_start must be auto or"):
+            keep_start_share({**builtin, "keep_start": value}, has_start=True)
+    with pytest.raises(UserError, match="keep_start blends in the init_from weights: give init_from"):
+        _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["init_from=null", "finetune.keep_start=0.5"])
+
+
+def test_a_blended_checkpoint_loaded_outside_training_keeps_its_blend():
+    """Only fitting swaps the trained weights back in: testing or predicting from the file scores the blend."""
+    from types import SimpleNamespace
+
+    from denoiselab.training.losses import CompressedMagnitudeLoss
+    from denoiselab.training.module import TRAINED_STATE_KEY, DenoiseModule
+
+    model = DenoiseModule(net={"name": "unet", "kwargs": {"base_channels": 4, "depth": 2}},
+                          frontend={"n_fft": 256, "hop_length": 64}, loss=CompressedMagnitudeLoss(),
+                          optimizer=lambda p: torch.optim.Adam(p, lr=1e-3))
+    for fn, kept in (("test", "blend"), ("predict", "blend"), ("fit", "trained")):
+        model._trainer = SimpleNamespace(state=SimpleNamespace(fn=fn))
+        checkpoint = {"state_dict": "blend", TRAINED_STATE_KEY: "trained"}
+        model.on_load_checkpoint(checkpoint)
+        assert checkpoint["state_dict"] == kept, fn
+
+
 def test_lab_noise_a_single_long_recording_is_split_by_time_and_too_little_noise_is_refused(tmp_path, cache_dir,
                                                                                              caplog):
     from denoiselab.training.data.datamodule import MixtureDataModule
@@ -383,6 +456,7 @@ def test_each_fine_tuning_recipe_is_the_one_measured_for_it(tmp_path):
     lab = compose_train(["experiment=finetune"], tmp_path / "lab")
     assert lab.finetune.generic_share == 0.25 and lab.data.get("augment") is None
     assert lab.finetune.distill == "auto"  # kept to its output on the builtin pool (tune_builtin_full_distill1.md)
+    assert lab.finetune.keep_start == "auto"  # blended with its start there too (tune_keep_start.md)
     assert set(lab.loss.terms) == {"compressed_complex", "sisdr"}  # phase-aware (tune_ft_complex.md)
     device = compose_train(["experiment=device_eval"], tmp_path / "device")
     assert device.data.augment._target_.endswith("DeviceAugment") and device.finetune.generic_share == 0.0

@@ -130,6 +130,45 @@ def distill_weight(finetune: Any, has_start: bool) -> float:
     return weight
 
 
+#: finetune.keep_start=auto: the share of the starting weights kept with the builtin general pool
+#: (weight-space ensembling; benchmarks/results/tune_keep_start.md).
+AUTO_KEEP_START = 0.375
+
+
+def keep_start_share(finetune: Any, has_start: bool) -> float:
+    """finetune.keep_start as a number in [0, 1): the share of the init_from weights in the saved model,
+    which is ``(1 - share) x trained + share x start`` (weight-space ensembling, WiSE-FT). ``auto`` is
+    AUTO_KEEP_START when no real general noise guards the run (the builtin pool, or no general share)
+    and 0 with a folder of real general noise or without a starting model."""
+    value = finetune.get("keep_start")
+    if str(value).lower() == "auto":
+        real_pool = float(finetune.get("generic_share") or 0.0) > 0 \
+            and not uses_builtin_pool(finetune.get("generic_noise"))
+        return AUTO_KEEP_START if has_start and not real_pool else 0.0
+    try:
+        share = float(value or 0.0)
+    except (TypeError, ValueError):
+        raise UserError(f"finetune.keep_start must be auto or a number in [0, 1), got {value!r}") from None
+    if not 0.0 <= share < 1.0:
+        raise UserError(f"finetune.keep_start must be auto or in [0, 1) (0: off; 1 would undo the training), "
+                        f"got {share:g}")
+    return share
+
+
+def blend_weights(trained: dict[str, torch.Tensor], start: dict[str, torch.Tensor],
+                  share: float) -> dict[str, torch.Tensor]:
+    """``(1 - share) x trained + share x start`` for each floating tensor that ``start`` has under the same
+    key (weights and normalisation statistics alike); counters and tensors start lacks stay as trained."""
+    out = {}
+    for key, value in trained.items():
+        ref = start.get(key)
+        if ref is None or not value.is_floating_point():
+            out[key] = value
+        else:
+            out[key] = torch.lerp(value.float(), ref.to(value.device).float(), float(share)).to(value.dtype)
+    return out
+
+
 def freeze(denoiser: torch.nn.Module, names: list[str]) -> int:
     """Stop training the named parts (parameter-name prefixes such as ``net.down``); returns how many
     parameters are frozen. Unknown names are refused with the names that exist."""

@@ -16,12 +16,16 @@ from denoiselab.core.checkpoints import CKPT_KEY
 from denoiselab.core.denoiser import Denoiser
 from denoiselab.core.processors import Prediction, safe_abs
 from denoiselab.core.spectral import SpectralFrontEnd
+from denoiselab.training.finetune import blend_weights
 from denoiselab.training.losses import si_sdr
 from denoiselab.training.schedules import NO_TIME_BUDGET, WarmupCosineByTime, invocation_time_left
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CKPT_KEY", "DenoiseModule", "plain_settings"]
+__all__ = ["CKPT_KEY", "TRAINED_STATE_KEY", "DenoiseModule", "plain_settings"]
+
+#: Checkpoint key of the weights as trained when the state_dict holds a blend (finetune.keep_start).
+TRAINED_STATE_KEY = "denoiselab_trained_state"
 
 
 def plain_settings(value: Any) -> Any:
@@ -65,6 +69,8 @@ class DenoiseModule(L.LightningModule):
         self._anchor: list[tuple[nn.Parameter, torch.Tensor]] = []
         self.distill_weight = 0.0
         self._teacher: list[Denoiser] = []  # in a list: not a submodule, so not in the state dict
+        self.keep_start = 0.0
+        self._start_state: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ steps
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
@@ -152,6 +158,24 @@ class DenoiseModule(L.LightningModule):
             count += p.numel()
         return total / count
 
+    def set_keep_start(self, share: float) -> None:
+        """Keep ``share`` of the current (starting) weights in every checkpoint this run writes: its
+        ``state_dict`` holds ``(1 - share) x trained + share x start`` (weight-space ensembling, WiSE-FT),
+        so every reader of the checkpoint (evaluate, enhance, export, a later init_from) gets the blend,
+        while the trained weights ride along under TRAINED_STATE_KEY for a resumed run to continue from.
+        Floating tensors are blended (weights and normalisation statistics alike), counters are not."""
+        self.keep_start = float(share)
+        self._start_state = {k: v.detach().clone() for k, v in self.denoiser.state_dict().items()
+                             if v.is_floating_point()} if share > 0 else {}
+
+    def blended_state(self, trained: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A module state dict with the denoiser's floating tensors moved ``keep_start`` of the way back
+        to the starting ones (a torch.compile'd net's names map back to the plain ones)."""
+        plain = {key: key[len("denoiser."):].replace("net._orig_mod.", "net.") for key in trained
+                 if key.startswith("denoiser.")}
+        start = {key: self._start_state[name] for key, name in plain.items() if name in self._start_state}
+        return blend_weights(trained, start, self.keep_start)
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._shared_step(batch, "val")
 
@@ -200,7 +224,15 @@ class DenoiseModule(L.LightningModule):
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CKPT_KEY] = {"denoiser": self.denoiser.spec(), **self.extra_checkpoint_meta}
+        if self._start_state:
+            checkpoint[TRAINED_STATE_KEY] = checkpoint["state_dict"]
+            checkpoint["state_dict"] = self.blended_state(checkpoint["state_dict"])
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         meta = checkpoint.get(CKPT_KEY, {})
         self.extra_checkpoint_meta.update({k: v for k, v in meta.items() if k != "denoiser"})
+        # Lightning loads checkpoint["state_dict"] after this hook: a resumed run continues from the weights
+        # it trained, not from the blend it saved (testing or predicting from the file scores the blend)
+        trainer = self._trainer
+        if TRAINED_STATE_KEY in checkpoint and trainer is not None and trainer.state.fn == "fit":
+            checkpoint["state_dict"] = checkpoint[TRAINED_STATE_KEY]

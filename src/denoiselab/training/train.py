@@ -34,6 +34,7 @@ from denoiselab.training.finetune import (
     anchor_weight,
     distill_weight,
     freeze,
+    keep_start_share,
     load_weights,
 )
 from denoiselab.training.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
@@ -162,19 +163,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     finetune = cfg.get("finetune") or {}
     anchor = anchor_weight(finetune)
     distill = distill_weight(finetune, has_start=start is not None)
+    keep = keep_start_share(finetune, has_start=start is not None)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     loss = hydra.utils.instantiate(cfg.loss)
     model: L.LightningModule = hydra.utils.instantiate(cfg.model, loss=loss)
 
     resume = resolve_resume(cfg, run_dir)
     if start is not None:
-        model.extra_checkpoint_meta["init_from"] = start
-        # a resumed run continues from its own checkpoint (restored by fit after this), but an anchored
-        # or distilled one needs the starting weights to pull towards
-        if resume is None or anchor > 0 or distill > 0:
+        model.extra_checkpoint_meta["init_from"] = {**start, **({"keep_start": keep} if keep > 0 else {})}
+        # a resumed run continues from its own checkpoint (restored by fit after this), but an anchored,
+        # distilled or blended one needs the starting weights to pull towards or to blend with
+        if resume is None or anchor > 0 or distill > 0 or keep > 0:
             load_weights(model.denoiser, str(cfg.init_from), strict=bool(cfg.get("init_strict", True)))
-    elif anchor > 0 or distill > 0:
-        which = "anchor pulls towards" if anchor > 0 else "distill keeps the output of"
+    elif anchor > 0 or distill > 0 or keep > 0:
+        which = ("anchor pulls towards" if anchor > 0 else "distill keeps the output of" if distill > 0
+                 else "keep_start blends in")
         raise UserError(f"finetune.{which} the init_from weights: give init_from=default|PATH")
     freeze(model.denoiser, [str(n) for n in finetune.get("freeze") or []])
     if anchor > 0:
@@ -183,6 +186,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         model.set_teacher(distill)
         log.info("finetune.distill=%s: the init_from model is kept as a teacher on the general-noise mixtures",
                  f"{distill:g}")
+    if keep > 0:
+        model.set_keep_start(keep)
+        log.info("finetune.keep_start=%s: checkpoints hold %s x the trained weights + %s x the init_from ones "
+                 "(validation scores the trained weights)", f"{keep:g}", f"{1 - keep:g}", f"{keep:g}")
     if resume is None and cfg.get("train", True):
         refuse_to_overwrite(run_dir)
     meta = checkpoint_meta(resume) if resume else {}
