@@ -258,11 +258,11 @@ class MixtureDataModule(_BaseDataModule):
         them: the folder finetune.generic_noise, or (builtin / unset) procedurally generated noise and
         babble of the training ``speech``."""
         if uses_builtin_pool(self.generic_noise):
-            log.warning("finetune.generic_noise=builtin: procedural noise guards only partly against forgetting "
-                        "(benchmarks/results/targeted_builtin_distill1.md, with experiment=finetune's "
-                        "finetune.distill=auto: -0.01 to -0.06 PESQ-WB, -0.2 to -0.9 dB SI-SDR on general mixtures "
-                        "after 5 min, against -0.01 to +0.03 PESQ-WB with a real pool); give "
-                        "finetune.generic_noise=DIR, a folder of real general noise, if you have one")
+            log.warning("finetune.generic_noise=builtin: procedural noise guards only partly against forgetting; "
+                        "experiment=finetune's teacher and blend with the starting weights (finetune.distill, "
+                        "finetune.keep_start) keep the general mixtures near the start at a cost to the targeted "
+                        "gain (benchmarks/results/targeted_keep_start_builtin.md: 0.23-0.42 dB SI-SDR less than "
+                        "unblended); give finetune.generic_noise=DIR, a folder of real general noise, if you have one")
 
             pool = builtin_noise_pool(self.sample_rate, speech=speech, pool=self.builtin_pool)
             return [Track(f"builtin:{kind}:{i}", x, kind) for i, (kind, x) in enumerate(pool)]
