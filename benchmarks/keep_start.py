@@ -16,7 +16,6 @@ Writes benchmarks/results/keep_start.md (--results).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import sys
@@ -24,15 +23,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _devsets import DATA, run_logged  # noqa: E402
+from targeted import score, summary  # noqa: E402
+
+from _devsets import DATA  # noqa: E402
 from _results import publish  # noqa: E402
 
-METRICS = ("pesq_wb", "estoi", "si_sdr")
 GENERIC = "generic"
-
-
-def summary(path: Path) -> dict[str, dict]:
-    return {r["system"]: r for r in csv.DictReader(open(path))}
+NO_PEERS = Path("/nonexistent")  # targeted.py's scoring without the peers: their rows are in its results
 
 
 def write_blends(ckpt: Path, shares: list[float], out: Path) -> tuple[str, dict[float, Path]]:
@@ -59,15 +56,6 @@ def write_blends(ckpt: Path, shares: list[float], out: Path) -> tuple[str, dict[
     return start_path, files
 
 
-def evaluate(ckpts: dict[str, str], noise: Path, out: Path, commands: list) -> dict[str, dict]:
-    run_logged([sys.executable, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
-                f"names=[{','.join(repr(n) for n in ckpts)}]", f"data.clean={DATA / 'dev' / 'clean'}",
-                f"data.noise={noise}", "data.every_snr=false", "data.seed=2024", "baselines=[noisy]",
-                f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=0", "plots=false",
-                f"hydra.run.dir={out}"], commands)
-    return summary(out / "summary.csv")
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="a benchmarks/targeted.py --out folder")
@@ -91,10 +79,13 @@ def main() -> None:
         start, blends = write_blends(run / t / name, shares, out / t)
         general_ckpts[GENERIC] = start
         ckpts = {GENERIC: start, **{f"keep {s:g}": str(f) for s, f in blends.items()}}
-        seen[t] = evaluate(ckpts, run / t / "finetune_noise", out / t / "eval_seen", commands)
-        unseen[t] = evaluate(ckpts, run / t / "test_noise", out / t / "eval", commands)
+        # the mixtures targeted.py scored: the type's recordings fine-tuned on, and its other ones
+        score(ckpts, run / t / "finetune_noise", out / t, "_seen", NO_PEERS, commands)
+        score(ckpts, run / t / "test_noise", out / t, "", NO_PEERS, commands)
+        seen[t], unseen[t] = summary(out / t / "eval_seen" / "summary.csv"), summary(out / t / "eval" / "summary.csv")
         general_ckpts.update({f"{t} {n}": c for n, c in ckpts.items() if n != GENERIC})
-    general = evaluate(general_ckpts, DATA / "dev" / "noise", out / "forgetting", commands)
+    score(general_ckpts, DATA / "dev" / "noise", out, "_forgetting", NO_PEERS, commands)  # the general dev mixtures
+    general = summary(out / "eval_forgetting" / "summary.csv")
 
     def f(row: dict, key: str) -> float:
         return float(row[key])

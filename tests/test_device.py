@@ -8,6 +8,7 @@ import soundfile as sf
 from scipy.signal import butter, sosfiltfilt
 
 from denoiselab.core.audio import resample
+from denoiselab.core.checkpoints import load_checkpoint
 from denoiselab.core.mixing import snr_gain
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation.alignment import AlignmentError, align
@@ -269,8 +270,6 @@ def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, t
     assert run_cfg.finetune.builtin_pool == "classic"  # and the general pool it was measured with
     assert run_cfg.finetune.distill == 0  # without the teacher experiment=finetune keeps on the builtin pool
     assert run_cfg.finetune.keep_start == 0  # nor its blend with the starting weights there
-    from denoiselab.core.checkpoints import load_checkpoint
-
     assert "denoiselab_trained_state" not in load_checkpoint(out / "finetune" / "checkpoints" / "last.ckpt")
     assert set(run_cfg.loss.terms) == {"compressed", "sisdr"}  # and the loss, not experiment=finetune's newer one
     assert _rows(out / "per_device.csv")

@@ -261,8 +261,8 @@ class MixtureDataModule(_BaseDataModule):
             log.warning("finetune.generic_noise=builtin: procedural noise guards only partly against forgetting; "
                         "experiment=finetune's teacher and blend with the starting weights (finetune.distill, "
                         "finetune.keep_start) keep the general mixtures near the start at a cost to the targeted "
-                        "gain (benchmarks/results/targeted_keep_start_builtin.md: 0.23-0.42 dB SI-SDR less than "
-                        "unblended); give finetune.generic_noise=DIR, a folder of real general noise, if you have one")
+                        "gain (benchmarks/results/keep_start_builtin.md: the blend keeps 0.23-0.42 dB SI-SDR less "
+                        "of it); give finetune.generic_noise=DIR, a folder of real general noise, if you have one")
 
             pool = builtin_noise_pool(self.sample_rate, speech=speech, pool=self.builtin_pool)
             return [Track(f"builtin:{kind}:{i}", x, kind) for i, (kind, x) in enumerate(pool)]
