@@ -38,6 +38,7 @@ from denoiselab.training.finetune import (
     load_weights,
 )
 from denoiselab.training.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
+from denoiselab.training.precision import resolve_precision
 from denoiselab.training.schedules import NO_TIME_BUDGET, decays_over_time
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("time_budget"):
         callbacks.append(InvocationBudget(parse_duration(cfg.time_budget)))
     trainer_overrides.update(epoch_limit(cfg))
+    precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
+    if precision != cfg.trainer.get("precision"):
+        log.info("trainer.precision=auto: %s on this machine", precision)
+        trainer_overrides["precision"] = precision
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                                  **trainer_overrides)
 
