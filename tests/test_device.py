@@ -272,6 +272,7 @@ def test_device_workflow_fine_tunes_on_the_room_noise_and_says_so(devices_dir, t
     assert run_cfg.finetune.keep_start == 0  # nor its blend with the starting weights there
     assert "denoiselab_trained_state" not in load_checkpoint(out / "finetune" / "checkpoints" / "last.ckpt")
     assert set(run_cfg.loss.terms) == {"compressed", "sisdr"}  # and the loss, not experiment=finetune's newer one
+    assert run_cfg.trainer.precision == "32-true"  # and float32, not experiment=finetune's auto
     assert _rows(out / "per_device.csv")
 
 

@@ -69,4 +69,4 @@ def test_a_bf16_fine_tune_of_the_shipped_model_moves_its_weights_as_float32_does
     moved_full = torch.cat([(full[k] - start[k].float()).flatten() for k in mixed])
     assert moved_full.norm() > 0 and moved_mixed.norm() > 0
     cosine = torch.nn.functional.cosine_similarity(moved_mixed, moved_full, dim=0)
-    assert cosine > 0.8, f"bf16 and float32 updates point apart: cosine {cosine:.3f}"
+    assert cosine > 0.9, f"bf16 and float32 updates point apart: cosine {cosine:.3f}"

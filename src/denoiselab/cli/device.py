@@ -52,7 +52,7 @@ def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
            f"data.clean={speech}", f"data.noise={ft.noise}", f"time_budget={ft.time_budget}", "trainer.max_time=null",
            f"finetune.generic_noise={ft.generic_noise}", f"finetune.generic_share={ft.generic_share}",
            f"finetune.builtin_pool={ft.builtin_pool}", f"finetune.distill={ft.distill}",
-           f"finetune.keep_start={ft.keep_start}", f"loss={ft.loss}",
+           f"finetune.keep_start={ft.keep_start}", f"loss={ft.loss}", f"trainer.precision={ft.precision}",
            f"hydra.run.dir={run_dir}", "auto_resume=true",
            # as the device model was trained: device defects in input and target alike, so fine-tuning on
            # the room's noise does not teach it to remove the devices' own hiss, hum and colouring
