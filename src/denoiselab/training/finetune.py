@@ -116,14 +116,12 @@ def _auto_or_number(finetune: Any, key: str, auto: float, allowed: str) -> float
         raise UserError(f"finetune.{key} must be auto or {allowed}, got {value!r}") from None
 
 
-def _builtin_pool_mixed_in(finetune: Any) -> bool:
-    """A share of the mixtures uses general noise, and it is the builtin (procedural) pool."""
-    return float(finetune.get("generic_share") or 0.0) > 0 and uses_builtin_pool(finetune.get("generic_noise"))
-
-
-def _real_pool_mixed_in(finetune: Any) -> bool:
-    """A share of the mixtures uses general noise from a folder of real recordings."""
-    return float(finetune.get("generic_share") or 0.0) > 0 and not uses_builtin_pool(finetune.get("generic_noise"))
+def _general_pool_mixed_in(finetune: Any) -> str | None:
+    """The general noise a share of the mixtures uses: ``builtin`` (procedural), ``real`` (a folder of
+    recordings) or None (no general share)."""
+    if not float(finetune.get("generic_share") or 0.0) > 0:
+        return None
+    return "builtin" if uses_builtin_pool(finetune.get("generic_noise")) else "real"
 
 
 #: finetune.distill=auto: the weight used with the builtin general pool (tune_builtin_full_distill1.md).
@@ -135,11 +133,11 @@ def distill_weight(finetune: Any, has_start: bool) -> float:
     noise, where clean targets alone let the model forget real noise) and 0 with a folder of real general
     noise (which keeps it without) or without a starting model; refused below 0, or on when no mixture
     holds general noise."""
-    auto = AUTO_DISTILL if has_start and _builtin_pool_mixed_in(finetune) else 0.0
+    auto = AUTO_DISTILL if has_start and _general_pool_mixed_in(finetune) == "builtin" else 0.0
     weight = _auto_or_number(finetune, "distill", auto, "a number >= 0")
     if weight < 0:
         raise UserError(f"finetune.distill must be auto, 0 (off) or more, got {weight}")
-    if weight > 0 and not float(finetune.get("generic_share") or 0.0) > 0:
+    if weight > 0 and _general_pool_mixed_in(finetune) is None:
         raise UserError("finetune.distill keeps the init_from model's output on the general-noise mixtures: "
                         "give finetune.generic_share above 0")
     return weight
@@ -155,7 +153,7 @@ def keep_start_share(finetune: Any, has_start: bool) -> float:
     which is ``(1 - share) x trained + share x start`` (weight-space ensembling, WiSE-FT). ``auto`` is
     AUTO_KEEP_START when no real general noise guards the run (the builtin pool, or no general share)
     and 0 with a folder of real general noise or without a starting model."""
-    auto = AUTO_KEEP_START if has_start and not _real_pool_mixed_in(finetune) else 0.0
+    auto = AUTO_KEEP_START if has_start and _general_pool_mixed_in(finetune) != "real" else 0.0
     share = _auto_or_number(finetune, "keep_start", auto, "a number in [0, 1)")
     if not 0.0 <= share < 1.0:
         raise UserError(f"finetune.keep_start must be auto or in [0, 1) (0: off; 1 would undo the training), "

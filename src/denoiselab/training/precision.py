@@ -19,10 +19,9 @@ def cpu_has_native_bf16() -> bool:
     return any(check is not None and bool(check()) for check in checks)
 
 
-def _uses_cuda(accelerator: str) -> bool:
-    if accelerator in ("gpu", "cuda"):
-        return True
-    return accelerator == "auto" and torch.cuda.is_available()
+def trains_on_cuda(accelerator: str) -> bool:
+    """Whether Lightning's ``trainer.accelerator`` puts the run on a CUDA GPU (``auto`` picks one first)."""
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def resolve_precision(precision: object, accelerator: object) -> object:
@@ -30,8 +29,7 @@ def resolve_precision(precision: object, accelerator: object) -> object:
     if str(precision) != AUTO:
         return precision
     accelerator = str(accelerator or "auto")
-    if _uses_cuda(accelerator):
+    if trains_on_cuda(accelerator):
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    if accelerator == "cpu" or (accelerator == "auto" and not torch.backends.mps.is_available()):
-        return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
-    return "32-true"
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.backends.mps.is_available())
+    return "bf16-mixed" if on_cpu and cpu_has_native_bf16() else "32-true"

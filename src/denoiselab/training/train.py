@@ -38,7 +38,7 @@ from denoiselab.training.finetune import (
     load_weights,
 )
 from denoiselab.training.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
-from denoiselab.training.precision import resolve_precision
+from denoiselab.training.precision import resolve_precision, trains_on_cuda
 from denoiselab.training.schedules import NO_TIME_BUDGET, decays_over_time
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,7 @@ def fit_strategy_to_accelerator(cfg: DictConfig) -> None:
     if not trainer.get("sync_batchnorm"):
         return
     accelerator = str(trainer.get("accelerator", "cpu"))
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    if not on_gpu:
+    if not trains_on_cuda(accelerator):
         with open_dict(cfg):
             cfg.trainer.sync_batchnorm = False
         log.info("trainer.sync_batchnorm=true needs a GPU; on %s every DDP rank keeps its own BatchNorm "
