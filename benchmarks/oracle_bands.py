@@ -10,6 +10,12 @@ the ceiling a band layout puts on any model that uses it.
 --noise scores other sets instead: the dev speech mixed with each DIR's noise as denoiselab-evaluate mixes it
 (one mixture per utterance, SNR cycling -5..15 dB, seed 2024), e.g. the recordings a targeted fine-tune
 learnt (benchmarks/targeted.py's "recorded noise" condition), to see how far a model is from its ceiling.
+
+--template (with --noise) asks whether knowing the noise recording buys bin resolution back: the band gain's
+noise part (1 - gain) is shaped within each band by the recording's long-term spectrum (each bin's noise
+magnitude over its band-smoothed value, from all of DIR's noise), so a band with a noise peak cuts harder on
+the peak's bins and softer between them. It uses the very recordings the mixtures are made of: an upper
+bound on what a fixed per-bin noise template added to a band model could give.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,8 +73,26 @@ def band_widths_hz(band_front: SpectralFrontEnd, lo: float = 1000.0, hi: float =
     return float(inside.min()), float(inside.max())
 
 
-def score(items, band_fronts: dict[int, SpectralFrontEnd], hop: int, psm_rows: bool = False
-          ) -> dict[str, dict[str, float]]:
+def noise_template(noise_dir: Path, front: SpectralFrontEnd, band_front: SpectralFrontEnd) -> torch.Tensor:
+    """[F] each bin's long-term noise magnitude over its band-smoothed value (pooled and spread back as a
+    gain is): above 1 on a noise peak inside a band, below 1 between peaks; all of noise_dir's recordings."""
+    power, frames = 0.0, 0
+    for path in sorted(p for p in noise_dir.iterdir() if p.suffix.lower() in (".flac", ".wav")):
+        wave, _ = sf.read(path, dtype="float32", always_2d=True)
+        spec = front.stft(torch.from_numpy(wave.mean(1))).abs().square()
+        power, frames = power + spec.sum(-1), frames + spec.shape[-1]
+    mean = power / frames
+    smooth = band_front.to_bins(band_front.to_bands(mean[:, None]))[:, 0]
+    return (mean / smooth.clamp_min(1e-12)).sqrt()
+
+
+def shaped(gain_bins: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
+    """A band gain (already on bins) whose noise part is shaped by the template: 1 - (1 - g) * template."""
+    return 1.0 - ((1.0 - gain_bins) * template[:, None]).clamp(0.0, 1.0)
+
+
+def score(items, band_fronts: dict[int, SpectralFrontEnd], hop: int, psm_rows: bool = False,
+          template: torch.Tensor | None = None) -> dict[str, dict[str, float]]:
     front = SpectralFrontEnd(hop_length=hop)
     rows: dict[str, list[tuple[float, float, float]]] = {}
     for it in items:
@@ -77,11 +102,17 @@ def score(items, band_fronts: dict[int, SpectralFrontEnd], hop: int, psm_rows: b
         for nb, band_front in band_fronts.items():
             systems[f"oracle gain through {nb} ERB bands"] = front.istft(spec * through_bands(gain, band_front),
                                                                          len(it.noisy)).numpy()
+            if template is not None:
+                systems[f"oracle gain through {nb} ERB bands, noise template"] = front.istft(
+                    spec * shaped(through_bands(gain, band_front), template), len(it.noisy)).numpy()
         if psm_rows:
             systems["phase-sensitive gain, 257 linear bins"] = front.istft(spec * psm, len(it.noisy)).numpy()
             for nb, band_front in band_fronts.items():
                 systems[f"phase-sensitive gain through {nb} ERB bands"] = front.istft(
                     spec * through_bands(psm, band_front), len(it.noisy)).numpy()
+                if template is not None:
+                    systems[f"phase-sensitive gain through {nb} ERB bands, noise template"] = front.istft(
+                        spec * shaped(through_bands(psm, band_front), template), len(it.noisy)).numpy()
         for name, out in systems.items():
             rows.setdefault(name, []).append((M.pesq(it.clean, out, it.rate), M.stoi(it.clean, out, it.rate, True),
                                               M.si_sdr(it.clean, out)))
@@ -97,9 +128,16 @@ def main() -> None:
     ap.add_argument("--noise", default=None, help="NAME=DIR,...: dry sets of dev speech with each DIR's noise")
     ap.add_argument("--phase-sensitive", action="store_true",
                     help="also the phase-sensitive gain (the least-squares best real gain on the noisy phase)")
+    ap.add_argument("--template", action="store_true",
+                    help="with --noise and one band layout: also each band gain shaped by the noise's own "
+                         "long-term spectrum within its bands")
     args = ap.parse_args()
+    if args.template and (not args.noise or "," in args.bands):
+        ap.error("--template needs --noise and a single --bands layout")
     layouts = [int(b) for b in args.bands.split(",")]
     band_fronts = {nb: SpectralFrontEnd(hop_length=args.hop, bands="erb", n_bands=nb) for nb in layouts}
+    noise_dirs = {f"{name} (dry, -5..15 dB)": Path(folder)
+                  for name, folder in (pair.split("=", 1) for pair in args.noise.split(","))} if args.noise else {}
     sets = {
         f"{name} (dry, -5..15 dB)": mixed_items(DATA / "dev" / "clean", Path(folder), SNRS, 2024,
                                                 max_files=args.max_files, every_snr=False)
@@ -116,20 +154,26 @@ def main() -> None:
              f"--bands {args.bands} --hop {args.hop}"
              + (f" --max-files {args.max_files}" if args.max_files else "")
              + (f" --noise {args.noise}" if args.noise else "")
-             + (" --phase-sensitive" if args.phase_sensitive else "") + "`. "
+             + (" --phase-sensitive" if args.phase_sensitive else "")
+             + (" --template" if args.template else "") + "`. "
              "Oracle gain = |clean| / |noisy| per bin clipped to [0, 1] on the noisy phase "
              "(n_fft 512, Hann, hop as in the command); "
              "'through N ERB bands' = that gain pooled by the front end's band matrix and spread back to bins, "
              "the best an N-band model's output can approximate it this way"
              + ("; phase-sensitive gain = Re(C S*) / |S|² clipped to [0, 1], the least-squares best real gain "
                 "on the noisy phase bin by bin (the SI-SDR ceiling of a model that scales |S| and keeps the noisy "
-                "phase)" if args.phase_sensitive else "") + ". No model is involved.", "",
+                "phase)" if args.phase_sensitive else "")
+             + ("; 'noise template' = the band gain's noise part (1 - gain) times each bin's long-term noise "
+                "magnitude over its band-smoothed value, from the same recordings the mixtures use (an upper bound "
+                "for a fixed per-bin template)" if args.template else "") + ". No model is involved.", "",
              "Band support (nonzero bins of a band's triangle) for bands centred between 1 and 3 kHz: "
              + "; ".join(f"{nb} bands {lo:.0f}–{hi:.0f} Hz" for nb, band_front in band_fronts.items()
                          for lo, hi in [band_widths_hz(band_front)])
              + " (a voice's harmonics are 100–250 Hz apart).", ""]
     for title, items in sets.items():
-        res = score(items, band_fronts, args.hop, args.phase_sensitive)
+        template = (noise_template(noise_dirs[title], SpectralFrontEnd(hop_length=args.hop),
+                                   next(iter(band_fronts.values()))) if args.template else None)
+        res = score(items, band_fronts, args.hop, args.phase_sensitive, template)
         lines += [f"## {title}, {len(items)} mixtures", "", "| system | PESQ-WB | ESTOI | SI-SDR (dB) |",
                   "|---|---|---|---|"]
         lines += [f"| {k} | {v['pesq_wb']:.3f} | {v['estoi']:.3f} | {v['si_sdr']:.2f} |" for k, v in res.items()]
