@@ -14,8 +14,8 @@ learnt (benchmarks/targeted.py's "recorded noise" condition), to see how far a m
 --template (with --noise) asks whether knowing the noise recording buys bin resolution back: the band gain's
 noise part (1 - gain) is shaped within each band by the recording's long-term spectrum (each bin's noise
 magnitude over its band-smoothed value, from all of DIR's noise), so a band with a noise peak cuts harder on
-the peak's bins and softer between them. It uses the very recordings the mixtures are made of: an upper
-bound on what a fixed per-bin noise template added to a band model could give.
+the peak's bins and softer between them. It uses the very recordings the mixtures are made of: the most
+favourable case for a fixed per-bin noise template added to a band model.
 """
 
 from __future__ import annotations
@@ -139,9 +139,8 @@ def main() -> None:
     noise_dirs = {f"{name} (dry, -5..15 dB)": Path(folder)
                   for name, folder in (pair.split("=", 1) for pair in args.noise.split(","))} if args.noise else {}
     sets = {
-        f"{name} (dry, -5..15 dB)": mixed_items(DATA / "dev" / "clean", Path(folder), SNRS, 2024,
-                                                max_files=args.max_files, every_snr=False)
-        for name, folder in (pair.split("=", 1) for pair in args.noise.split(","))
+        title: mixed_items(DATA / "dev" / "clean", folder, SNRS, 2024, max_files=args.max_files, every_snr=False)
+        for title, folder in noise_dirs.items()
     } if args.noise else {
         "dev (dry, -5..15 dB)": mixed_items(DATA / "dev" / "clean", DATA / "dev" / "noise", SNRS, 2024,
                                             max_files=args.max_files, every_snr=False),
@@ -164,8 +163,9 @@ def main() -> None:
                 "on the noisy phase bin by bin (the SI-SDR ceiling of a model that scales |S| and keeps the noisy "
                 "phase)" if args.phase_sensitive else "")
              + ("; 'noise template' = the band gain's noise part (1 - gain) times each bin's long-term noise "
-                "magnitude over its band-smoothed value, from the same recordings the mixtures use (an upper bound "
-                "for a fixed per-bin template)" if args.template else "") + ". No model is involved.", "",
+                "magnitude over its band-smoothed value, from the same recordings the mixtures use (the "
+                "most favourable case for a fixed per-bin template)" if args.template else "")
+             + ". No model is involved.", "",
              "Band support (nonzero bins of a band's triangle) for bands centred between 1 and 3 kHz: "
              + "; ".join(f"{nb} bands {lo:.0f}–{hi:.0f} Hz" for nb, band_front in band_fronts.items()
                          for lo, hi in [band_widths_hz(band_front)])
