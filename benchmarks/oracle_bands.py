@@ -28,10 +28,10 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from denoiselab.core.audio import find_audio, load_mono  # noqa: E402
 from denoiselab.core.rooms import RoomAugment  # noqa: E402
 from denoiselab.core.spectral import SpectralFrontEnd  # noqa: E402
 from denoiselab.evaluation import metrics as M  # noqa: E402
@@ -77,9 +77,8 @@ def noise_template(noise_dir: Path, front: SpectralFrontEnd, band_front: Spectra
     """[F] each bin's long-term noise magnitude over its band-smoothed value (pooled and spread back as a
     gain is): above 1 on a noise peak inside a band, below 1 between peaks; all of noise_dir's recordings."""
     power, frames = 0.0, 0
-    for path in sorted(p for p in noise_dir.iterdir() if p.suffix.lower() in (".flac", ".wav")):
-        wave, _ = sf.read(path, dtype="float32", always_2d=True)
-        spec = front.stft(torch.from_numpy(wave.mean(1))).abs().square()
+    for path in find_audio(noise_dir):
+        spec = front.stft(torch.from_numpy(load_mono(path, band_front.config["sample_rate"]))).abs().square()
         power, frames = power + spec.sum(-1), frames + spec.shape[-1]
     mean = power / frames
     smooth = band_front.to_bins(band_front.to_bands(mean[:, None]))[:, 0]
@@ -97,22 +96,16 @@ def score(items, band_fronts: dict[int, SpectralFrontEnd], hop: int, psm_rows: b
     rows: dict[str, list[tuple[float, float, float]]] = {}
     for it in items:
         spec, gain, psm = oracle_gain(it.noisy, it.clean, front)
-        systems = {"noisy": it.noisy,
-                   "oracle gain, 257 linear bins": front.istft(spec * gain, len(it.noisy)).numpy()}
-        for nb, band_front in band_fronts.items():
-            systems[f"oracle gain through {nb} ERB bands"] = front.istft(spec * through_bands(gain, band_front),
-                                                                         len(it.noisy)).numpy()
-            if template is not None:
-                systems[f"oracle gain through {nb} ERB bands, noise template"] = front.istft(
-                    spec * shaped(through_bands(gain, band_front), template), len(it.noisy)).numpy()
-        if psm_rows:
-            systems["phase-sensitive gain, 257 linear bins"] = front.istft(spec * psm, len(it.noisy)).numpy()
+        systems = {"noisy": it.noisy}
+        # each gain on bins, then through each band layout (and shaped by the template, where given)
+        for label, bin_gain in (("oracle gain", gain), ("phase-sensitive gain", psm))[:2 if psm_rows else 1]:
+            systems[f"{label}, 257 linear bins"] = front.istft(spec * bin_gain, len(it.noisy)).numpy()
             for nb, band_front in band_fronts.items():
-                systems[f"phase-sensitive gain through {nb} ERB bands"] = front.istft(
-                    spec * through_bands(psm, band_front), len(it.noisy)).numpy()
+                banded = through_bands(bin_gain, band_front)
+                systems[f"{label} through {nb} ERB bands"] = front.istft(spec * banded, len(it.noisy)).numpy()
                 if template is not None:
-                    systems[f"phase-sensitive gain through {nb} ERB bands, noise template"] = front.istft(
-                        spec * shaped(through_bands(psm, band_front), template), len(it.noisy)).numpy()
+                    systems[f"{label} through {nb} ERB bands, noise template"] = front.istft(
+                        spec * shaped(banded, template), len(it.noisy)).numpy()
         for name, out in systems.items():
             rows.setdefault(name, []).append((M.pesq(it.clean, out, it.rate), M.stoi(it.clean, out, it.rate, True),
                                               M.si_sdr(it.clean, out)))
