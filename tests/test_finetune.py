@@ -93,6 +93,48 @@ def test_a_model_that_does_not_fit_is_refused_unless_init_strict_false(corpus, c
     assert "loaded" in caplog.text and "other shape" in caplog.text
 
 
+def test_the_shipped_noise_mask_grows_into_a_deep_filter_that_starts_at_its_output():
+    """init_from a noise_subtract file with model/mask_processor=deep_filter: the file's output layer becomes the
+    deep filter's mask channel and the filter channels start at zero, so the start is the file's model exactly
+    (the shipped model, at a length off every grid)."""
+    from denoiselab.core.denoiser import Denoiser
+    from denoiselab.core.model_files import load_denoiser, resolve_model_path
+    from denoiselab.training.finetune import load_weights
+
+    spec, _, _ = read_model(resolve_model_path("default"))
+    grown = Denoiser.from_spec({**spec, "processor": {"name": "deep_filter", "kwargs": {"order": 5, "df_bins": 96}}})
+    counts = load_weights(grown, "default")  # strict: every tensor is accounted for
+    assert counts == {"loaded": len(grown.state_dict()), "missing": 0, "unexpected": 0, "mismatched": 0}
+    weight = grown.net.out.weight
+    assert weight.shape[0] == 11 and torch.count_nonzero(weight[1:]) == 0 and torch.count_nonzero(weight[0]) > 0
+    rng = np.random.default_rng(3)
+    seconds = 3 + 77 / 16000  # off the hop and pooling grids
+    noisy = speechlike(seconds, 16000, rng) + 0.3 * noise_signal("white", seconds, 16000, rng)
+    noisy = torch.from_numpy(noisy.astype(np.float32))[None]
+    shipped = load_denoiser("default").eval()
+    assert torch.equal(grown.eval().enhance(noisy), shipped.enhance(noisy))
+
+
+def test_a_fine_tune_grown_into_a_deep_filter_trains_its_filter_and_saves_a_deep_filter(corpus, cache_dir, tmp_path,
+                                                                                         tiny_ckpt):
+    from denoiselab.core.model_files import load_denoiser
+
+    _, start, _ = read_model(tiny_ckpt)
+    _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["model/mask_processor=deep_filter",
+                                                             "trainer.max_steps=3", "model.optimizer.lr=0.01"])
+    ckpt = load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.ckpt")
+    assert ckpt["denoiselab"]["init_from"]["grown_to"] == "deep_filter"
+    out = ckpt["state_dict"]["denoiser.net.out.weight"]
+    assert out.shape[0] == 11 and torch.count_nonzero(out[1:]) > 0  # the filter learnt from its zero start
+    model = load_denoiser(tmp_path / "ft" / "checkpoints" / "last.ckpt")
+    assert model.processor.registry_name == "deep_filter"
+    assert model.enhance(torch.zeros(1, 4001)).shape == (1, 4001)
+    # other processor changes still contradict the file
+    with pytest.raises(UserError, match="model/mask_processor=complex conflicts with init_from"):
+        _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["model/mask_processor=complex",
+                                                                  "trainer.max_steps=1"])
+
+
 def test_frozen_parts_stay_and_the_rest_trains(corpus, cache_dir, tmp_path, tiny_ckpt):
     _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["trainer.max_steps=3", "model.optimizer.lr=0.01",
                                                              "finetune.freeze=[net.down]"])

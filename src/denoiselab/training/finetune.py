@@ -4,7 +4,9 @@ The backbone, front end, head and rate come from the file, so a config default n
 weights; an override that contradicts the file is refused naming the key. Weights and the feature-
 normalisation statistics are loaded, the optimiser and the schedule start fresh. A load that does
 not cover every tensor (a different model part) says what was loaded and is refused unless
-``init_strict=false``; tensors whose shapes differ are never loaded.
+``init_strict=false``; tensors whose shapes differ are never loaded, except one: a noise-mask file started as
+a deep filter (``model/mask_processor=deep_filter``) grows its output layer, the mask as channel 0 and the
+filter taps at zero, so training starts from the file's output exactly.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ def adopt_model_settings(cfg: DictConfig) -> dict[str, Any]:
             fixed = front[key[15:]]
         elif key == "model.head" and value != spec["head"]:
             fixed = spec["head"]
-        elif key == "model/mask_processor" and value != spec.get("processor", {}).get("name", "noise_subtract"):
-            fixed = spec.get("processor", {}).get("name", "noise_subtract")
+        elif key == "model/mask_processor" and value != processor_of(spec) and not can_grow(spec, value):
+            fixed = processor_of(spec)
         elif key == "data.sample_rate" and not _same(value, spec["sample_rate"]):
             fixed = spec["sample_rate"]
         if fixed is not None:
@@ -70,18 +72,61 @@ def adopt_model_settings(cfg: DictConfig) -> dict[str, Any]:
         for k, v in front.items():
             cfg.model.frontend[k] = v
         cfg.model.head = spec["head"]
-        cfg.model.mask_processor = spec.get("processor") or {"name": "noise_subtract", "kwargs": {}}
+        grown = can_grow(spec, cfg.model.mask_processor.get("name"))
+        if not grown:
+            cfg.model.mask_processor = spec.get("processor") or {"name": "noise_subtract", "kwargs": {}}
         cfg.data.sample_rate = spec["sample_rate"]
+    if grown:
+        log.info("init_from %s: its noise mask becomes channel 0 of model/mask_processor=%s; the added channels "
+                 "start at zero, so training starts from the file's output exactly", path,
+                 cfg.model.mask_processor.name)
     return {"path": str(path), "sha1": sha1_of(path), "net": net["name"],
+            **({"grown_to": str(cfg.model.mask_processor.name)} if grown else {}),
             **({"made_from": extra["init_from"]} if "init_from" in extra else {})}
 
 
+def processor_of(spec: dict[str, Any]) -> str:
+    """The mask processor a model file was trained with (files without one: noise_subtract)."""
+    return str((spec.get("processor") or {}).get("name", "noise_subtract"))
+
+
+#: processors whose channel 0 is noise_subtract's noise mask (head=mask) and whose other channels are neutral at
+#: zero, so a noise_subtract file can start them: its output layer grows by zero rows (grow_output_layer)
+GROWS_FROM_MASK = ("deep_filter",)
+
+
+def can_grow(spec: dict[str, Any], processor: str | None) -> bool:
+    return processor in GROWS_FROM_MASK and processor_of(spec) == "noise_subtract" and spec["head"] == "mask"
+
+
+def grow_output_layer(key: str, file_tensor: torch.Tensor, own: torch.Tensor) -> torch.Tensor | None:
+    """The file's one-channel output layer (``net.out``) as the first channel of a wider one, the other
+    channels zero; None where ``key`` is not such a layer. Channel-major layouts only (the 2-D nets' 1x1
+    convolution rows, the frame-wise nets' [C*F] rows, as blocks.per_channel reads them)."""
+    if not key.startswith("net.out.") or own.dim() != file_tensor.dim() or own.shape[1:] != file_tensor.shape[1:]:
+        return None
+    rows = file_tensor.shape[0]
+    if own.shape[0] <= rows or own.shape[0] % rows:
+        return None
+    grown = torch.zeros_like(own)
+    grown[:rows] = file_tensor.to(own.dtype)
+    return grown
+
+
 def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True) -> dict[str, int]:
-    """Copy the file's tensors into ``denoiser``; returns counts of loaded/missing/unexpected/mismatched."""
-    _, state, _ = read_model(path)
+    """Copy the file's tensors into ``denoiser``; returns counts of loaded/missing/unexpected/mismatched.
+    A noise_subtract file loaded into a deep_filter model (can_grow) fills the wider output layer's first
+    channel (grow_output_layer)."""
+    spec, state, _ = read_model(path)
     own = denoiser.state_dict()
-    mismatched = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
-    loadable = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and k not in mismatched}
+    processor = getattr(getattr(denoiser, "processor", None), "registry_name", None)
+    grown = {}
+    if can_grow(spec, processor):
+        grown = {k: g for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)
+                 and (g := grow_output_layer(k, v, own[k])) is not None}
+    mismatched = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape) and k not in grown]
+    loadable = {**{k: v.to(own[k].dtype) for k, v in state.items() if k in own and k not in mismatched
+                   and k not in grown}, **grown}
     missing = [k for k in own if k not in loadable]
     unexpected = [k for k in state if k not in own]
     if (mismatched or missing or unexpected) and strict:
