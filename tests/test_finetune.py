@@ -112,7 +112,10 @@ def test_the_shipped_noise_mask_grows_into_a_deep_filter_that_starts_at_its_outp
     noisy = speechlike(seconds, 16000, rng) + 0.3 * noise_signal("white", seconds, 16000, rng)
     noisy = torch.from_numpy(noisy.astype(np.float32))[None]
     shipped = load_denoiser("default").eval()
-    assert torch.equal(grown.eval().enhance(noisy), shipped.enhance(noisy))
+    expected = shipped.enhance(noisy)
+    # equal up to float rounding: an 11-channel output convolution may take another kernel than a 1-channel one
+    atol = 1e-5 * float(expected.abs().max())  # 100 dB below the peak
+    torch.testing.assert_close(grown.eval().enhance(noisy), expected, rtol=1e-5, atol=atol)
 
 
 def test_a_fine_tune_grown_into_a_deep_filter_trains_its_filter_and_saves_a_deep_filter(corpus, cache_dir, tmp_path,
