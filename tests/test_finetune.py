@@ -95,8 +95,8 @@ def test_a_model_that_does_not_fit_is_refused_unless_init_strict_false(corpus, c
 
 def test_the_shipped_noise_mask_grows_into_a_deep_filter_that_starts_at_its_output():
     """init_from a noise_subtract file with model/mask_processor=deep_filter: the file's output layer becomes the
-    deep filter's mask channel and the filter channels start at zero, so the start is the file's model exactly
-    (the shipped model, at a length off every grid)."""
+    deep filter's mask channel and the filter channels start at zero, so the start is the file's model (to float
+    rounding; the shipped model, at a length off every grid)."""
     from denoiselab.core.denoiser import Denoiser
     from denoiselab.core.model_files import load_denoiser, resolve_model_path
     from denoiselab.training.finetune import load_weights

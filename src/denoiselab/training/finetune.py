@@ -6,7 +6,7 @@ normalisation statistics are loaded, the optimiser and the schedule start fresh.
 not cover every tensor (a different model part) says what was loaded and is refused unless
 ``init_strict=false``; tensors whose shapes differ are never loaded, except one: a noise-mask file started as
 a deep filter (``model/mask_processor=deep_filter``) grows its output layer, the mask as channel 0 and the
-filter taps at zero, so training starts from the file's output exactly.
+filter taps at zero, so training starts from the file's output (to float rounding).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def adopt_model_settings(cfg: DictConfig) -> dict[str, Any]:
         cfg.data.sample_rate = spec["sample_rate"]
     if grown:
         log.info("init_from %s: its noise mask becomes channel 0 of model/mask_processor=%s; the added channels "
-                 "start at zero, so training starts from the file's output exactly", path,
+                 "start at zero, so training starts from the file's output (to float rounding)", path,
                  cfg.model.mask_processor.name)
     return {"path": str(path), "sha1": sha1_of(path), "net": net["name"],
             **({"grown_to": str(cfg.model.mask_processor.name)} if grown else {}),
