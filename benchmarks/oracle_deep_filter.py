@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from denoiselab.core.model_files import load_denoiser  # noqa: E402
+from denoiselab.core.processors import past_frames  # noqa: E402
 from denoiselab.evaluation import metrics as M  # noqa: E402
 from denoiselab.evaluation.evaluate import mixed_items  # noqa: E402
 
@@ -39,12 +40,6 @@ SNRS = [-5, 0, 5, 10, 15]
 #: (taps, bins): DeepFilterNet's low band (order 5 on the lowest 96 bins = 3 kHz, as model/mask_processor=
 #: deep_filter), the same taps on every bin, and twice the memory on every bin
 FILTERS = ((5, 96), (5, 257), (9, 257))
-
-
-def past_frames(spec: torch.Tensor, order: int) -> torch.Tensor:
-    """[F, T] complex -> [F, T, order]: S(k, t - i) for i = 0 .. order - 1 (zeros before the start)."""
-    frames = spec.shape[-1]
-    return torch.stack([torch.nn.functional.pad(spec, (i, 0))[..., :frames] for i in range(order)], -1)
 
 
 def oracle_filter(noisy: torch.Tensor, target: torch.Tensor, order: int, bins: int) -> torch.Tensor:
@@ -80,7 +75,6 @@ def main() -> None:
     p.add_argument("--max-files", type=int, default=None)
     p.add_argument("--results", default="oracle_deep_filter.md")
     args = p.parse_args()
-    torch.set_num_threads(2)
     models = {"generic default": load_denoiser("default").eval()}
     for entry in filter(None, args.ckpt.split(",")):
         name, path = entry.split("=", 1)

@@ -122,7 +122,6 @@ def test_a_fine_tune_grown_into_a_deep_filter_trains_its_filter_and_saves_a_deep
                                                                                          tiny_ckpt):
     from denoiselab.core.model_files import load_denoiser
 
-    _, start, _ = read_model(tiny_ckpt)
     _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["model/mask_processor=deep_filter",
                                                              "trainer.max_steps=3", "model.optimizer.lr=0.01"])
     ckpt = load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.ckpt")

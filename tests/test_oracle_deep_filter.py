@@ -1,6 +1,6 @@
-"""benchmarks/oracle_deep_filter.py: the least-squares filter over past frames that oracle_deep_filter.md rests
-on (a fit that missed a filter the data follows exactly, or looked at the wrong frames, would make that
-ceiling meaningless)."""
+"""benchmarks/oracle_deep_filter.py and core.processors.past_frames: the least-squares filter over past frames
+that oracle_deep_filter.md rests on, and the frames the deep filter weighs (a fit that missed a filter the data
+follows exactly, or looked at the wrong frames, would make that ceiling meaningless)."""
 
 from __future__ import annotations
 

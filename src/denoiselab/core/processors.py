@@ -157,6 +157,15 @@ class ComplexSubtract(MaskProcessor):
         return Prediction(spec, mag, spec * gain, raw)
 
 
+def past_frames(spec: torch.Tensor, order: int) -> torch.Tensor:
+    """Complex [..., T] -> [..., T, order]: S(t - i) for i = 0 .. order - 1, zeros before the start (the frames a
+    deep filter's taps weigh)."""
+    frames = spec.shape[-1]
+    padded = nn.functional.pad(torch.view_as_real(spec), (0, 0, order - 1, 0))
+    padded = torch.view_as_complex(padded.contiguous())
+    return torch.stack([padded[..., order - 1 - i:order - 1 - i + frames] for i in range(order)], -1)
+
+
 @register("deep_filter")
 class DeepFilter(MaskProcessor):
     """DeepFilterNet-style: channel 0 is a noise mask f on every bin (gain 1 - f, as ``noise_subtract``);
@@ -180,10 +189,7 @@ class DeepFilter(MaskProcessor):
         k = min(self.df_bins, spec.shape[-2])
         coef = torch.complex(torch.tanh(raw[:, 1:1 + self.order, :k]),
                              torch.tanh(raw[:, 1 + self.order:, :k])).to(spec.dtype)  # [B, order, k, T]
-        low, frames = spec[:, :k], spec.shape[-1]
-        past = nn.functional.pad(torch.view_as_real(low), (0, 0, self.order - 1, 0))  # zeros before the start
-        past = torch.view_as_complex(past.contiguous())
-        taps = torch.stack([past[..., self.order - 1 - i:self.order - 1 - i + frames] for i in range(self.order)], 1)
+        taps = past_frames(spec[:, :k], self.order).movedim(-1, 1)  # [B, order, k, T]
         out = torch.cat([out[:, :k] + (coef * taps).sum(1), out[:, k:]], dim=1)
         if strength != 1.0:
             out = spec + strength * (out - spec)

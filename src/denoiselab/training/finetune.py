@@ -119,14 +119,12 @@ def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True) -> d
     channel (grow_output_layer)."""
     spec, state, _ = read_model(path)
     own = denoiser.state_dict()
-    processor = getattr(getattr(denoiser, "processor", None), "registry_name", None)
+    other_shape = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
     grown = {}
-    if can_grow(spec, processor):
-        grown = {k: g for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)
-                 and (g := grow_output_layer(k, v, own[k])) is not None}
-    mismatched = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape) and k not in grown]
-    loadable = {**{k: v.to(own[k].dtype) for k, v in state.items() if k in own and k not in mismatched
-                   and k not in grown}, **grown}
+    if can_grow(spec, getattr(getattr(denoiser, "processor", None), "registry_name", None)):
+        grown = {k: g for k in other_shape if (g := grow_output_layer(k, state[k], own[k])) is not None}
+    mismatched = [k for k in other_shape if k not in grown]
+    loadable = {**{k: v.to(own[k].dtype) for k, v in state.items() if k in own and k not in other_shape}, **grown}
     missing = [k for k in own if k not in loadable]
     unexpected = [k for k in state if k not in own]
     if (mismatched or missing or unexpected) and strict:
