@@ -152,47 +152,6 @@ def test_frozen_parts_stay_and_the_rest_trains(corpus, cache_dir, tmp_path, tiny
         _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["finetune.freeze=[net.encoder]"])
 
 
-def test_frozen_batchnorm_keeps_the_start_statistics_while_scale_and_shift_train(corpus, cache_dir, tmp_path,
-                                                                                   tiny_ckpt):
-    steps = ["trainer.max_steps=3", "model.optimizer.lr=0.01"]
-    _finetune(corpus, cache_dir, tmp_path / "frozen", tiny_ckpt, [*steps, "finetune.batchnorm=frozen"])
-    _finetune(corpus, cache_dir, tmp_path / "train", tiny_ckpt, steps)
-    _, start, _ = read_model(tiny_ckpt)
-
-    def end(run_dir: Path) -> dict[str, torch.Tensor]:
-        state = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
-        return {k[len("denoiser."):]: v for k, v in state.items()}
-
-    frozen, trained = end(tmp_path / "frozen"), end(tmp_path / "train")
-    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
-    scales = [k.rsplit(".", 1)[0] + ".weight" for k in stats if k.endswith("running_mean")]
-    assert stats and all(torch.equal(frozen[k], start[k]) for k in stats)
-    assert any(not torch.equal(trained[k], start[k]) for k in stats)  # the default recipe updates them
-    assert all(not torch.equal(frozen[k], start[k]) for k in scales)
-    with pytest.raises(UserError, match="finetune.batchnorm='fixed' is not allowed; choose train or frozen"):
-        _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["finetune.batchnorm=fixed"])
-
-
-def test_finetune_can_add_a_bin_refiner_to_a_model_without_one(corpus, cache_dir, tmp_path, tiny_ckpt):
-    from denoiselab.core.model_files import load_denoiser
-
-    _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt,
-              ["finetune.refine_bins=4", "trainer.max_steps=3", "model.optimizer.lr=0.01"])
-    _, start, _ = read_model(tiny_ckpt)
-    ckpt = load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.ckpt")
-    end = {k[len("denoiser."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("denoiser.")}
-    assert set(end) - set(start) == {f"refine.{p}.{w}" for p in ("inp", "mid", "out") for w in ("weight", "bias")}
-    assert end["refine.out.weight"].abs().sum() > 0  # it started at zero and trained (lr > 0)
-    assert ckpt["denoiselab"]["init_from"]["added"] == "bin refiner (4 channels)"
-    model = load_denoiser(tmp_path / "ft" / "checkpoints" / "last.ckpt")
-    assert model.refine is not None and model.spec()["refine"]["channels"] == 4
-    with pytest.raises(UserError, match="already has a bin refiner"):
-        _finetune(corpus, cache_dir, tmp_path / "again", tmp_path / "ft" / "checkpoints" / "last.ckpt",
-                  ["finetune.refine_bins=4", "trainer.max_steps=1"])
-    with pytest.raises(UserError, match="model.refine=2 conflicts with init_from.*finetune.refine_bins"):
-        _finetune(corpus, cache_dir, tmp_path / "again2", tiny_ckpt, ["model.refine=2", "trainer.max_steps=1"])
-
-
 def test_an_anchored_fine_tune_is_pulled_back_towards_its_start(corpus, cache_dir, tmp_path, tiny_ckpt):
     """finetune.anchor (L2-SP): with lr > 0 both runs move, the anchored one stays nearer the file's weights;
     the pull is logged and the checkpoint holds no copy of the starting weights."""

@@ -18,13 +18,11 @@ from torch import nn
 from denoiselab.core.errors import UserError
 from denoiselab.core.nets import build_net, net_name
 from denoiselab.core.processors import MaskProcessor, Prediction, build_processor
-from denoiselab.core.refine import build_refiner
 from denoiselab.core.spectral import SpectralFrontEnd
 
 HEADS = ("mask", "noise")
 #: 2: mask processors (spec["processor"]); files of version 1 (no processor) load as noise_subtract.
-#: 3: a bin refiner (spec["refine"]; written only by models that have one, the others stay version 2).
-SPEC_VERSION = 3
+SPEC_VERSION = 2
 
 
 class Denoiser(nn.Module):
@@ -39,7 +37,7 @@ class Denoiser(nn.Module):
     def __init__(self, net: Callable[..., nn.Module] | dict, frontend: SpectralFrontEnd | dict,
                  sample_rate: int = 16000, head: str = "mask",
                  mask_estimator: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 processor: str | dict | None = None, refine: int | dict | None = None):
+                 processor: str | dict | None = None):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"model.head={head!r} is not allowed; choose one of {', '.join(HEADS)}")
@@ -70,8 +68,6 @@ class Denoiser(nn.Module):
         self.net_name, self.net_kwargs = name, kwargs
         extra = {"out_channels": self.processor.channels} if self.processor.channels > 1 else {}
         self.net = build_net(name, self.frontend.n_features, **kwargs, **extra)
-        #: per-bin correction of the mask channel (channel 0) after the bands are spread to bins; None: none
-        self.refine = build_refiner(refine)
         #: |S| -> the backbone's raw output computed outside this module (e.g. onnxruntime); None: the net here
         self.mask_estimator = mask_estimator
 
@@ -93,14 +89,12 @@ class Denoiser(nn.Module):
     def spec(self) -> dict[str, Any]:
         from denoiselab import __version__
 
-        spec = {"spec_version": 2, "denoiselab_version": __version__,
+        spec = {"spec_version": SPEC_VERSION, "denoiselab_version": __version__,
                 "sample_rate": self.sample_rate, "head": self.head,
                 "frontend": dict(self.frontend.config),
                 "net": {"name": self.net_name, "kwargs": _plain(self.net_kwargs)}}
         if self.processor.registry_name != "noise_subtract":  # older readers still load noise_subtract files
             spec["processor"] = _plain(self.processor.spec())
-        if self.refine is not None:  # a reader without the refiner says "upgrade" instead of dropping it
-            spec["spec_version"], spec["refine"] = 3, dict(self.refine.config)
         return spec
 
     @classmethod
@@ -110,7 +104,7 @@ class Denoiser(nn.Module):
             raise ValueError(f"model file format {spec.get('spec_version')} is newer than this denoiselab "
                              f"understands ({SPEC_VERSION}); upgrade denoiselab")
         return cls(net=spec["net"], frontend=spec["frontend"], sample_rate=spec["sample_rate"], head=spec["head"],
-                   mask_estimator=mask_estimator, processor=spec.get("processor"), refine=spec.get("refine"))
+                   mask_estimator=mask_estimator, processor=spec.get("processor"))
 
     @property
     def time_stride(self) -> int:
@@ -129,12 +123,11 @@ class Denoiser(nn.Module):
         frames = getattr(self.net, "receptive_frames", None)
         if frames is None:
             return None
-        frames = int(frames) + self.processor.context_frames + (self.refine.context_frames if self.refine else 0)
+        frames = int(frames) + self.processor.context_frames
         return frames * self.frontend.hop_length + self.frontend.n_fft
 
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.net.parameters()) + sum(
-            p.numel() for p in (self.refine.parameters() if self.refine is not None else ()))
+        return sum(p.numel() for p in self.net.parameters())
 
     # ------------------------------------------------------------------ computation
     def estimate(self, noisy_mag: torch.Tensor, update_norm: bool = False) -> torch.Tensor:
@@ -146,12 +139,7 @@ class Denoiser(nn.Module):
         frames = feats.shape[-1]
         pad = (-frames) % self.time_stride  # the net sees whole pooling units (zeros = the feature mean)
         raw = self.net(nn.functional.pad(feats, (0, pad)) if pad else feats)[..., :frames].float()
-        raw = self.frontend.to_bins(raw)
-        if self.refine is None:
-            return raw
-        if raw.dim() == 3:
-            return self.refine(raw, noisy_mag)
-        return torch.cat([self.refine(raw[:, 0], noisy_mag)[:, None], raw[:, 1:]], dim=1)
+        return self.frontend.to_bins(raw)
 
     def predict_spectrum(self, noisy: torch.Tensor, update_norm: bool = False, strength: float = 1.0,
                          floor: float = 0.0) -> Prediction:

@@ -62,19 +62,11 @@ def adopt_model_settings(cfg: DictConfig) -> dict[str, Any]:
             fixed = spec["head"]
         elif key == "model/mask_processor" and value != processor_of(spec) and not can_grow(spec, value):
             fixed = processor_of(spec)
-        elif key == "model.refine" and not _same(value, spec.get("refine") or 0):
-            fixed = spec.get("refine") or 0
         elif key == "data.sample_rate" and not _same(value, spec["sample_rate"]):
             fixed = spec["sample_rate"]
         if fixed is not None:
             raise UserError(f"{key}={value} conflicts with init_from={cfg.init_from} (its {key.split('/')[-1]} is "
-                            f"{fixed}): the model's settings come from the file; drop {key}"
-                            + (" (finetune.refine_bins=N adds a refiner to a model without one)"
-                               if key == "model.refine" else ""))
-    added = int((cfg.get("finetune") or {}).get("refine_bins") or 0)
-    if added and spec.get("refine"):
-        raise UserError(f"finetune.refine_bins={added}: init_from={cfg.init_from} already has a bin refiner "
-                        f"({spec['refine']}); drop finetune.refine_bins to fine-tune it as it is")
+                            f"{fixed}): the model's settings come from the file; drop {key}")
     with open_dict(cfg):
         cfg.model.net = {"name": net["name"], "kwargs": net["kwargs"]}
         for k, v in front.items():
@@ -83,7 +75,6 @@ def adopt_model_settings(cfg: DictConfig) -> dict[str, Any]:
         grown = can_grow(spec, cfg.model.mask_processor.get("name"))
         if not grown:
             cfg.model.mask_processor = spec.get("processor") or {"name": "noise_subtract", "kwargs": {}}
-        cfg.model.refine = spec.get("refine") or added
         cfg.data.sample_rate = spec["sample_rate"]
     if grown:
         log.info("init_from %s: its noise mask becomes channel 0 of model/mask_processor=%s; the added channels "
@@ -91,7 +82,6 @@ def adopt_model_settings(cfg: DictConfig) -> dict[str, Any]:
                  cfg.model.mask_processor.name)
     return {"path": str(path), "sha1": sha1_of(path), "net": net["name"],
             **({"grown_to": str(cfg.model.mask_processor.name)} if grown else {}),
-            **({"added": f"bin refiner ({added} channels)"} if added else {}),
             **({"made_from": extra["init_from"]} if "init_from" in extra else {})}
 
 
@@ -123,12 +113,10 @@ def grow_output_layer(key: str, file_tensor: torch.Tensor, own: torch.Tensor) ->
     return grown
 
 
-def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True,
-                 added: tuple[str, ...] = ()) -> dict[str, int]:
+def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True) -> dict[str, int]:
     """Copy the file's tensors into ``denoiser``; returns counts of loaded/missing/unexpected/mismatched.
     A noise_subtract file loaded into a deep_filter model (can_grow) fills the wider output layer's first
-    channel (grow_output_layer). ``added``: name prefixes of parts this run adds (finetune.refine_bins): the
-    file lacks them by design, so they keep their "no change" start instead of counting as missing."""
+    channel (grow_output_layer)."""
     spec, state, _ = read_model(path)
     own = denoiser.state_dict()
     other_shape = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
@@ -137,8 +125,7 @@ def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True,
         grown = {k: g for k in other_shape if (g := grow_output_layer(k, state[k], own[k])) is not None}
     mismatched = [k for k in other_shape if k not in grown]
     loadable = {**{k: v.to(own[k].dtype) for k, v in state.items() if k in own and k not in other_shape}, **grown}
-    fresh = [k for k in own if k not in state and k.startswith(added)]
-    missing = [k for k in own if k not in loadable and k not in fresh]
+    missing = [k for k in own if k not in loadable]
     unexpected = [k for k in state if k not in own]
     if (mismatched or missing or unexpected) and strict:
         parts = [f"{len(x)} {what} (e.g. {x[0]})" for x, what in ((missing, "tensors missing from the file"),
@@ -148,9 +135,8 @@ def load_weights(denoiser: torch.nn.Module, path: str, strict: bool = True,
     denoiser.load_state_dict({**own, **loadable})
     counts = {"loaded": len(loadable), "missing": len(missing), "unexpected": len(unexpected),
               "mismatched": len(mismatched)}
-    log.info("init_from %s: loaded %d of %d tensors (missing %d, not used %d, other shape %d%s)", path,
-             len(loadable), len(own), len(missing), len(unexpected), len(mismatched),
-             f", added by this run {len(fresh)}" if fresh else "")
+    log.info("init_from %s: loaded %d of %d tensors (missing %d, not used %d, other shape %d)", path,
+             len(loadable), len(own), len(missing), len(unexpected), len(mismatched))
     return counts
 
 

@@ -54,13 +54,12 @@ class DenoiseModule(L.LightningModule):
                  loss: nn.Module, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, scheduler_interval: str = "epoch",
                  scheduler_monitor: str = "val/loss", sample_rate: int = 16000, head: str = "mask",
-                 compile: bool = False, mask_processor: str | dict | None = None,
-                 refine: int | dict | None = None):
+                 compile: bool = False, mask_processor: str | dict | None = None):
         super().__init__()
         if not isinstance(frontend, SpectralFrontEnd):
             frontend = plain_settings(frontend)
         self.denoiser = Denoiser(net=plain_settings(net), frontend=frontend, sample_rate=sample_rate, head=head,
-                                 processor=plain_settings(mask_processor), refine=plain_settings(refine))
+                                 processor=plain_settings(mask_processor))
         self.loss_fn = loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval, self.scheduler_monitor = scheduler_interval, scheduler_monitor
@@ -72,23 +71,6 @@ class DenoiseModule(L.LightningModule):
         self._teacher: list[Denoiser] = []  # in a list: not a submodule, so not in the state dict
         self.keep_start = 0.0
         self._start_state: dict[str, torch.Tensor] = {}
-        self.frozen_batchnorm = False
-
-    def freeze_batchnorm(self) -> int:
-        """Keep every BatchNorm layer in eval mode while training (finetune.batchnorm=frozen): its running
-        statistics stay those of the init_from model and normalise with them, not with the statistics of
-        a small batch of one lab's noise; its scale and shift still train. Returns how many layers."""
-        self.frozen_batchnorm = True
-        self.train(self.training)
-        return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.denoiser.modules())
-
-    def train(self, mode: bool = True) -> "DenoiseModule":
-        super().train(mode)
-        if mode and self.frozen_batchnorm:
-            for m in self.denoiser.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
 
     # ------------------------------------------------------------------ steps
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:

@@ -174,19 +174,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         # a resumed run continues from its own checkpoint (restored by fit after this), but an anchored,
         # distilled or blended one needs the starting weights to pull towards or to blend with
         if resume is None or anchor > 0 or distill > 0 or keep > 0:
-            load_weights(model.denoiser, str(cfg.init_from), strict=bool(cfg.get("init_strict", True)),
-                         added=("refine.",) if "added" in start else ())
+            load_weights(model.denoiser, str(cfg.init_from), strict=bool(cfg.get("init_strict", True)))
     elif anchor > 0 or distill > 0 or keep > 0:
         which = ("anchor pulls towards" if anchor > 0 else "distill keeps the output of" if distill > 0
                  else "keep_start blends in")
         raise UserError(f"finetune.{which} the init_from weights: give init_from=default|PATH")
     freeze(model.denoiser, [str(n) for n in finetune.get("freeze") or []])
-    batchnorm = str(finetune.get("batchnorm", "train"))
-    if batchnorm not in ("train", "frozen"):
-        raise UserError(f"finetune.batchnorm={batchnorm!r} is not allowed; choose train or frozen")
-    if batchnorm == "frozen":
-        log.info("finetune.batchnorm=frozen: %d BatchNorm layers normalise with their stored statistics",
-                 model.freeze_batchnorm())
     if anchor > 0:
         model.set_anchor(anchor)
     if distill > 0:
