@@ -86,6 +86,27 @@ def score(ckpts: dict[str, str], noise_dir: Path, tdir: Path, tag: str, peer_py:
     score_with_peers(ckpts, mixed, scoring, tdir, tag, PEERS, peer_py, commands)
 
 
+def score_forgetting(ckpts: dict[str, str], run_dir: Path, commands: list) -> dict[str, dict]:
+    """The models on the general dev mixtures (every dev noise, each utterance once): what fine-tuning cost."""
+    run_logged([sys.executable, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
+                f"names=[{','.join(repr(n) for n in ckpts)}]", f"data.clean={DATA / 'dev' / 'clean'}",
+                f"data.noise={DATA / 'dev' / 'noise'}", "data.every_snr=false", "data.seed=2024", "baselines=[noisy]",
+                f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=1", "plots=false",
+                f"hydra.run.dir={run_dir}"], commands)
+    return summary(run_dir / "summary.csv")
+
+
+def forgetting_and_commands(forgetting: dict[str, dict], generic: str, commands: list) -> list[str]:
+    """The results file's closing part: the forgetting table and every command that made the file."""
+    lines = ["## Forgetting: general dev mixtures (all dev noise types)", "",
+             "| system | PESQ-WB | ESTOI | SI-SDR (dB) | Δ PESQ vs generic |", "|---|---|---|---|---|"]
+    g = forgetting[generic]
+    for name, r in forgetting.items():
+        lines.append(f"| {name} | {float(r['pesq_wb']):.3f} | {float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
+                     f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} |")
+    return lines + ["", "Commands:", "", "```", *[" ".join(str(c) for c in cmd) for cmd in commands], "```"]
+
+
 def generic_name(init: str) -> str:
     """The table row of the model fine-tuning starts from."""
     return "generic default" if init == "default" else f"generic ({Path(init).name})"
@@ -162,7 +183,7 @@ def main() -> None:
     args = p.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
-    out, py = Path(args.out), sys.executable
+    out = Path(args.out)
     budgets = [float(m) for m in args.minutes.split(",")]
     recipe = [f"finetune.generic_noise={args.generic_noise}", *args.recipe.split()]
     peer_py = Path(args.peers_venv) / "bin" / "python"
@@ -204,12 +225,7 @@ def main() -> None:
     generic = generic_name(args.init)
     ckpts = {generic: args.init, **{f"{t} {mid}": str(out / t / f"finetuned_{mid_minutes:g}min.ckpt")
                                     for t in results}, **extra}
-    run_logged([py, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
-         f"names=[{','.join(repr(n) for n in ckpts)}]", f"data.clean={DATA / 'dev' / 'clean'}",
-         f"data.noise={DATA / 'dev' / 'noise'}", "data.every_snr=false", "data.seed=2024", "baselines=[noisy]",
-         f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=1", "plots=false",
-         f"hydra.run.dir={out / 'forgetting'}"], commands)
-    forgetting = summary(out / "forgetting" / "summary.csv")
+    forgetting = score_forgetting(ckpts, out / "forgetting", commands)
     start = "the shipped model" if args.init == "default" else f"`{args.init}`"
     lines = [f"# Targeted denoising: fine-tuning {start} on one noise type", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
@@ -254,13 +270,7 @@ def main() -> None:
                              f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} | "
                              f"{float(r['si_sdr']) - float(g['si_sdr']):+.2f} |")
             lines.append("")
-    lines += ["## Forgetting: general dev mixtures (all dev noise types)", "",
-              "| system | PESQ-WB | ESTOI | SI-SDR (dB) | Δ PESQ vs generic |", "|---|---|---|---|---|"]
-    g = forgetting[generic]
-    for name, r in forgetting.items():
-        lines.append(f"| {name} | {float(r['pesq_wb']):.3f} | {float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
-                     f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} |")
-    lines += ["", "Commands:", "", "```", *[" ".join(str(c) for c in cmd) for cmd in commands], "```"]
+    lines += forgetting_and_commands(forgetting, generic, commands)
     publish(args.results, lines)
 
 

@@ -24,9 +24,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from targeted import METRICS, PEERS, ROOT, finetune, score, steps_of, summary  # noqa: E402
+from targeted import (  # noqa: E402
+    PEERS,
+    ROOT,
+    finetune,
+    forgetting_and_commands,
+    score,
+    score_forgetting,
+    steps_of,
+    summary,
+)
 
-from _devsets import DATA, run_logged  # noqa: E402
+from _devsets import DATA  # noqa: E402
 from _results import publish  # noqa: E402
 
 
@@ -66,12 +75,7 @@ def main() -> None:
         results[name] = summary(tdir / "eval" / "summary.csv")
     ckpts = {"generic default": "default",
              **{f"{n} {stage}": str(out / n / f"finetuned_{args.minutes:g}min.ckpt") for n in results}}
-    run_logged([sys.executable, "-m", "denoiselab.cli.evaluate", f"ckpt=[{','.join(ckpts.values())}]",
-                f"names=[{','.join(repr(n) for n in ckpts)}]", f"data.clean={DATA / 'dev' / 'clean'}",
-                f"data.noise={DATA / 'dev' / 'noise'}", "data.every_snr=false", "data.seed=2024", "baselines=[noisy]",
-                f"metrics=[{','.join(METRICS)}]", "num_workers=2", "examples=1", "plots=false",
-                f"hydra.run.dir={out / 'forgetting'}"], commands)
-    forgetting = summary(out / "forgetting" / "summary.csv")
+    forgetting = score_forgetting(ckpts, out / "forgetting", commands)
     lines = ["# Targeted denoising on long takes: a minute of one noise, then the rest of the take", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; {time.strftime('%Y-%m-%d')}. "
              f"Each take: `experiment=finetune init_from=default` for {args.minutes:g} wall-clock minutes "
@@ -92,13 +96,7 @@ def main() -> None:
                          f"{float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
                          f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} | "
                          f"{float(r['si_sdr']) - float(g['si_sdr']):+.2f} |")
-    lines += ["", "## Forgetting: general dev mixtures (all dev noise types)", "",
-              "| system | PESQ-WB | ESTOI | SI-SDR (dB) | Δ PESQ vs generic |", "|---|---|---|---|---|"]
-    g = forgetting["generic default"]
-    for system, r in forgetting.items():
-        lines.append(f"| {system} | {float(r['pesq_wb']):.3f} | {float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
-                     f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} |")
-    lines += ["", "Commands:", "", "```", *[" ".join(str(c) for c in cmd) for cmd in commands], "```"]
+    lines += ["", *forgetting_and_commands(forgetting, "generic default", commands)]
     publish(args.results, lines)
 
 
