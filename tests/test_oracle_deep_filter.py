@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from denoiselab.core.processors import past_frames
+
 
 def _oracle():
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "oracle_deep_filter.py"
@@ -27,7 +29,7 @@ def test_the_oracle_recovers_a_filter_over_past_frames_on_its_bins_only():
                           torch.randn(40, 123, generator=gen, dtype=torch.float64))
     taps = torch.complex(torch.randn(40, 3, generator=gen, dtype=torch.float64),
                          torch.randn(40, 3, generator=gen, dtype=torch.float64))
-    past = oracle.past_frames(noisy, 3)                       # S(k, t - i), zeros before the start
+    past = past_frames(noisy, 3)                       # S(k, t - i), zeros before the start
     assert torch.equal(past[:, 5, 2], noisy[:, 3]) and torch.equal(past[:, 1, 2], torch.zeros(40, dtype=noisy.dtype))
     target = (past * taps[:, None, :]).sum(-1)                # a target that follows a 3-tap filter exactly
     out = oracle.oracle_filter(noisy, target, order=3, bins=25)
