@@ -2,6 +2,7 @@
 
     python benchmarks/targeted_takes.py [--noises exercise_bike,running_tap,doing_the_dishes] [--minutes 5]
                                         [--generic-noise DIR] [--recipe "OVERRIDES"] [--results NAME.md]
+                                        [--init MODEL] [--trained-on TEXT] [--also-default] [--control] [--seen]
 
 benchmarks/targeted.py fine-tunes on five 5-second ESC-10 clips of a type and tests on those clips; here the
 noise is a Speech Commands background recording (a minute-long take of one source): fine-tuning on the
@@ -11,6 +12,11 @@ device is measured). One `experiment=finetune init_from=default` run of --minute
 recording: the fine-tuning split holds out the end of it for validation), scored on the 55 dev utterances
 mixed once each with the test part (SNR cycling -5..15 dB, seed 2024) beside the generic model and the peers
 (DeepFilterNet3, GTCRN from ../.venv-peers), plus the forgetting check on the general dev mixtures.
+--seen scores the same systems on the take's first 80 % too (the audio fine-tuned on, new speech: targeted.py's
+"recorded noise" condition). --init, --also-default, --trained-on and --control as in targeted.py: start from
+another model (e.g. one trained without these takes, so the room's noise is new to it), score the shipped model
+beside it, say what the start was trained on, and add a control run (the same minutes on the general pool alone:
+what further training gives without the take).
 Writes benchmarks/results/targeted_takes.md.
 """
 
@@ -26,9 +32,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from targeted import (  # noqa: E402
     PEERS,
+    REFERENCE,
     ROOT,
+    control_name,
     finetune,
     forgetting_and_commands,
+    generic_name,
     score,
     score_forgetting,
     steps_of,
@@ -50,6 +59,18 @@ def main() -> None:
                    help="finetune.generic_noise: the general pool that keeps the model from forgetting")
     p.add_argument("--recipe", default="", help="more overrides for every fine-tuning run (space-separated)")
     p.add_argument("--results", default="targeted_takes.md", help="file name under benchmarks/results/")
+    p.add_argument("--init", default="default",
+                   help="the model fine-tuning starts from (init_from): default or a model file")
+    p.add_argument("--also-default", action="store_true",
+                   help="with --init: score the shipped model too, as a reference row (and in the forgetting table)")
+    p.add_argument("--trained-on", default=None,
+                   help="what the --init model was trained on, for the results file's caveat (default: the "
+                        "shipped model's training noise, these takes' first 80 %% included)")
+    p.add_argument("--control", action="store_true",
+                   help="also fine-tune for --minutes on the general pool alone (--generic-noise) and score it "
+                        "on every test: the gain of further training without the take")
+    p.add_argument("--seen", action="store_true",
+                   help="also score on each take's first 80 %% (the audio fine-tuned on, new speech)")
     args = p.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
@@ -57,8 +78,18 @@ def main() -> None:
     recipe = [f"finetune.generic_noise={args.generic_noise}", *args.recipe.split()]
     peer_py = Path(args.peers_venv) / "bin" / "python"
     stage = f"fine-tuned {args.minutes:g} min"
+    generic = generic_name(args.init)
     commands: list[list[str]] = []
     results: dict[str, dict] = {}
+    seen: dict[str, dict] = {}
+    extra: dict[str, str] = {}  # rows scored beside the fine-tuned ones, in every table
+    if args.control:
+        control = out / f"control_{args.minutes:g}min.ckpt"
+        finetune(args.init, args.generic_noise, args.minutes * 60, out / f"control_{args.minutes:g}min", recipe,
+                 "last", control, commands)
+        extra[control_name(args.minutes)] = str(control)
+    if args.also_default and args.init != "default":  # without --init the generic row is the shipped model
+        extra[REFERENCE] = "default"
     for name in args.noises.split(","):
         take, later = DATA / "train" / "noise" / f"sc_{name}.flac", DATA / "dev" / "noise" / f"sc_{name}.flac"
         if not take.exists() or not later.exists():
@@ -69,34 +100,50 @@ def main() -> None:
             if not (tdir / part / f.name).exists():
                 (tdir / part / f.name).symlink_to(f)
         ckpt = tdir / f"finetuned_{args.minutes:g}min.ckpt"
-        finetune("default", tdir / "finetune_noise", args.minutes * 60, tdir / f"finetune_{args.minutes:g}min",
+        finetune(args.init, tdir / "finetune_noise", args.minutes * 60, tdir / f"finetune_{args.minutes:g}min",
                  recipe, "last", ckpt, commands)
-        score({"generic default": "default", stage: str(ckpt)}, tdir / "test_noise", tdir, "", peer_py, commands)
+        ckpts = {generic: args.init, stage: str(ckpt), **extra}
+        score(ckpts, tdir / "test_noise", tdir, "", peer_py, commands)
         results[name] = summary(tdir / "eval" / "summary.csv")
-    ckpts = {"generic default": "default",
-             **{f"{n} {stage}": str(out / n / f"finetuned_{args.minutes:g}min.ckpt") for n in results}}
+        if args.seen:
+            score(ckpts, tdir / "finetune_noise", tdir, "_seen", peer_py, commands)
+            seen[name] = summary(tdir / "eval_seen" / "summary.csv")
+    ckpts = {generic: args.init,
+             **{f"{n} {stage}": str(out / n / f"finetuned_{args.minutes:g}min.ckpt") for n in results}, **extra}
     forgetting = score_forgetting(ckpts, out / "forgetting", commands)
+    start = "default" if args.init == "default" else args.init
     lines = ["# Targeted denoising on long takes: a minute of one noise, then the rest of the take", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; {time.strftime('%Y-%m-%d')}. "
-             f"Each take: `experiment=finetune init_from=default` for {args.minutes:g} wall-clock minutes "
+             f"Each take: `experiment=finetune init_from={start}` for {args.minutes:g} wall-clock minutes "
              f"(`time_budget`) on the take's first 80 % (train/noise/sc_NAME.flac), speech from train/clean, plus "
              f"`{' '.join(recipe)}`, scored with its final checkpoint; test: the 55 dev utterances once each, SNR "
              "cycling -5/0/5/10/15 dB (seed 2024), with the take's last 20 % (dev/noise/sc_NAME.flac: later in "
              "the same recording, never fine-tuned on). Peers: "
              f"{', '.join(PEERS) if peer_py.exists() else 'not run (no peers venv)'}.", "",
+             f"Caveat: {args.trained_on}" if args.trained_on else
              "Caveat: the generic model was trained on train/noise, these takes' first 80 % included: this "
              "measures specialising on a recording the model already knows among 800 others, as a lab's room noise "
-             "may resemble what a generic model saw.", "",
-             "| take | system | step | PESQ-WB | ESTOI | SI-SDR (dB) | Δ PESQ vs generic | Δ SI-SDR vs generic |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, rows in results.items():
-        g = rows["generic default"]
-        for system, r in rows.items():
-            lines.append(f"| {name} | {system} | {steps_of(out / name, system)} | {float(r['pesq_wb']):.3f} | "
-                         f"{float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
-                         f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} | "
-                         f"{float(r['si_sdr']) - float(g['si_sdr']):+.2f} |")
-    lines += ["", *forgetting_and_commands(forgetting, "generic default", commands)]
+             "may resemble what a generic model saw.", ""]
+    if args.control:
+        lines += [f"Control row: the same fine-tuning command for {args.minutes:g} minutes with the general pool "
+                  f"(`{args.generic_noise}`) as its only noise, so the fine-tuned rows' gain less the control's "
+                  "is what learning the take adds beyond further training.", ""]
+    for title, tables in (("the take's last 20 % (later in the recording, never fine-tuned on)", results),
+                          ("the take's first 80 % (the audio fine-tuned on, new speech)", seen)):
+        if not tables:
+            continue
+        lines += [f"On {title}:", "",
+                  "| take | system | step | PESQ-WB | ESTOI | SI-SDR (dB) | Δ PESQ vs generic | Δ SI-SDR vs generic |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, rows in tables.items():
+            g = rows[generic]
+            for system, r in rows.items():
+                lines.append(f"| {name} | {system} | {steps_of(out / name, system)} | {float(r['pesq_wb']):.3f} | "
+                             f"{float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
+                             f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} | "
+                             f"{float(r['si_sdr']) - float(g['si_sdr']):+.2f} |")
+        lines.append("")
+    lines += forgetting_and_commands(forgetting, generic, commands)
     publish(args.results, lines)
 
 
