@@ -150,6 +150,14 @@ def finetune_and_score(tdir: Path, files: list[Path], budgets: list[float], reci
     return sorted(finished)
 
 
+def add_start_arguments(p: argparse.ArgumentParser) -> None:
+    """--init and --also-default, shared with targeted_takes.py."""
+    p.add_argument("--init", default="default",
+                   help="the model fine-tuning starts from (init_from): default or a model file")
+    p.add_argument("--also-default", action="store_true",
+                   help="with --init: score the shipped model too, as a reference row (and in the forgetting table)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--types", default="esc10_chainsaw,esc10_clock_tick,esc10_helicopter")
@@ -170,10 +178,7 @@ def main() -> None:
                    help="keep what an earlier invocation into the same --out finished: types scored with every "
                         "budget asked for, and (one run per budget) each fine-tuning run that finished, so adding "
                         "a budget trains only that one; the types are scored again")
-    p.add_argument("--init", default="default",
-                   help="the model fine-tuning starts from (init_from): default or a model file")
-    p.add_argument("--also-default", action="store_true",
-                   help="with --init: score the shipped model too, as a reference row (and in the forgetting table)")
+    add_start_arguments(p)
     p.add_argument("--trained-on", default=None,
                    help="what the --init model was trained on, for the results file's caveat (default: the "
                         "shipped model's training noise, every type of these included)")

@@ -34,6 +34,7 @@ from targeted import (  # noqa: E402
     PEERS,
     REFERENCE,
     ROOT,
+    add_start_arguments,
     control_name,
     finetune,
     forgetting_and_commands,
@@ -59,10 +60,7 @@ def main() -> None:
                    help="finetune.generic_noise: the general pool that keeps the model from forgetting")
     p.add_argument("--recipe", default="", help="more overrides for every fine-tuning run (space-separated)")
     p.add_argument("--results", default="targeted_takes.md", help="file name under benchmarks/results/")
-    p.add_argument("--init", default="default",
-                   help="the model fine-tuning starts from (init_from): default or a model file")
-    p.add_argument("--also-default", action="store_true",
-                   help="with --init: score the shipped model too, as a reference row (and in the forgetting table)")
+    add_start_arguments(p)
     p.add_argument("--trained-on", default=None,
                    help="what the --init model was trained on, for the results file's caveat (default: the "
                         "shipped model's training noise, these takes' first 80 %% included)")
