@@ -107,6 +107,19 @@ def forgetting_and_commands(forgetting: dict[str, dict], generic: str, commands:
     return lines + ["", "Commands:", "", "```", *[" ".join(str(c) for c in cmd) for cmd in commands], "```"]
 
 
+def scores_and_gains(r: dict, g: dict) -> str:
+    """A results row's metric cells and its gains over the generic row ``g`` (PESQ-WB, ESTOI, SI-SDR, deltas)."""
+    return (f"{float(r['pesq_wb']):.3f} | {float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
+            f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} | {float(r['si_sdr']) - float(g['si_sdr']):+.2f} |")
+
+
+def control_note(minutes: float, pool: str, what: str) -> list[str]:
+    """The results file's sentence on the control row (``what``: the type, the take)."""
+    return [f"Control row: the same fine-tuning command for {minutes:g} minutes with the general pool "
+            f"(`{pool}`) as its only noise, so the fine-tuned rows' gain less the control's "
+            f"is what learning {what} adds beyond further training.", ""]
+
+
 def generic_name(init: str) -> str:
     """The table row of the model fine-tuning starts from."""
     return "generic default" if init == "default" else f"generic ({Path(init).name})"
@@ -249,9 +262,7 @@ def main() -> None:
              "type here is new to it: this measures specialising a model on a type it knows from about 25 s "
              "of new recordings, not teaching it an unknown noise.", ""]
     if args.control:
-        lines += [f"Control row: the same fine-tuning command for {mid_minutes:g} minutes with the general pool "
-                  f"(`{args.generic_noise}`) as its only noise, so the fine-tuned rows' gain less the control's "
-                  "is what learning the type adds beyond further training.", ""]
+        lines += control_note(mid_minutes, args.generic_noise, "the type")
     if reused:
         lines += [f"Reused from an earlier invocation (`--reuse`): {', '.join(reused)}; its commands were the same "
                   "as those below with its own type.", ""]
@@ -270,10 +281,7 @@ def main() -> None:
                       "Δ PESQ vs generic | Δ SI-SDR vs generic |", "|---|---|---|---|---|---|---|"]
             g = table[generic]
             for name, r in table.items():
-                lines.append(f"| {name} | {steps_of(out / noise_type, name)} | {float(r['pesq_wb']):.3f} | "
-                             f"{float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
-                             f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} | "
-                             f"{float(r['si_sdr']) - float(g['si_sdr']):+.2f} |")
+                lines.append(f"| {name} | {steps_of(out / noise_type, name)} | {scores_and_gains(r, g)}")
             lines.append("")
     lines += forgetting_and_commands(forgetting, generic, commands)
     publish(args.results, lines)

@@ -36,11 +36,13 @@ from targeted import (  # noqa: E402
     ROOT,
     add_start_arguments,
     control_name,
+    control_note,
     finetune,
     forgetting_and_commands,
     generic_name,
     score,
     score_forgetting,
+    scores_and_gains,
     steps_of,
     summary,
 )
@@ -123,9 +125,7 @@ def main() -> None:
              "measures specialising on a recording the model already knows among 800 others, as a lab's room noise "
              "may resemble what a generic model saw.", ""]
     if args.control:
-        lines += [f"Control row: the same fine-tuning command for {args.minutes:g} minutes with the general pool "
-                  f"(`{args.generic_noise}`) as its only noise, so the fine-tuned rows' gain less the control's "
-                  "is what learning the take adds beyond further training.", ""]
+        lines += control_note(args.minutes, args.generic_noise, "the take")
     for title, tables in (("the take's last 20 % (later in the recording, never fine-tuned on)", results),
                           ("the take's first 80 % (the audio fine-tuned on, new speech)", seen)):
         if not tables:
@@ -136,10 +136,7 @@ def main() -> None:
         for name, rows in tables.items():
             g = rows[generic]
             for system, r in rows.items():
-                lines.append(f"| {name} | {system} | {steps_of(out / name, system)} | {float(r['pesq_wb']):.3f} | "
-                             f"{float(r['estoi']):.3f} | {float(r['si_sdr']):.2f} | "
-                             f"{float(r['pesq_wb']) - float(g['pesq_wb']):+.3f} | "
-                             f"{float(r['si_sdr']) - float(g['si_sdr']):+.2f} |")
+                lines.append(f"| {name} | {system} | {steps_of(out / name, system)} | {scores_and_gains(r, g)}")
         lines.append("")
     lines += forgetting_and_commands(forgetting, generic, commands)
     publish(args.results, lines)
