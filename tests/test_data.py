@@ -127,7 +127,27 @@ def test_paired_mode(tmp_path, cache_dir):
 
 
 @pytest.mark.parametrize("kwargs,match", [({"sample_rate": 0}, "sample_rate"), ({"clip_seconds": -1}, "clip_seconds"),
-                                          ({"short": "trim"}, "short"), ({"batch_size": 0}, "batch_size")])
+                                          ({"short": "trim"}, "short"), ({"batch_size": 0}, "batch_size"),
+                                          ({"num_workers": -1}, "num_workers"), ({"num_workers": "many"}, "num_workers")])
 def test_bad_data_settings_name_the_key(corpus, kwargs, match):
     with pytest.raises(ValueError, match=match):
         MixtureDataModule(clean=corpus["clean"], noise=corpus["noise"], **kwargs)
+
+
+@pytest.mark.parametrize("device,expected", [(None, 0), ("cpu", 0), ("cuda", 2)])
+def test_auto_workers_leave_a_cpu_step_its_cores_and_prepare_batches_beside_an_accelerator(corpus, device, expected):
+    """data.num_workers=auto (experiment=finetune): the loaders get no worker processes when the step runs on the
+    CPU (or no trainer is attached), 2 when it runs on a GPU; a number is passed through as given."""
+    from types import SimpleNamespace
+
+    dm = MixtureDataModule(clean=corpus["clean"], noise=corpus["noise"], clip_seconds=1.0, num_workers="auto")
+    dm.setup("fit")
+    if device is not None:
+        dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)), global_rank=0,
+                                     world_size=1, training=False)
+    assert dm.train_dataloader().num_workers == expected
+    assert dm.val_dataloader().num_workers == expected
+    fixed = MixtureDataModule(clean=corpus["clean"], noise=corpus["noise"], clip_seconds=1.0, num_workers=1)
+    fixed.setup("fit")
+    fixed.trainer = dm.trainer
+    assert fixed.train_dataloader().num_workers == 1

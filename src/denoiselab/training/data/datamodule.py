@@ -31,6 +31,9 @@ from denoiselab.training.data.mixing import Mixer
 
 log = logging.getLogger(__name__)
 
+#: data.num_workers value that picks the worker count from where the training step runs (see workers()).
+AUTO_WORKERS = "auto"
+
 #: finetune.generic_noise value for the procedural noise pool that ships with the package.
 GENERIC_BUILTIN = "builtin"
 
@@ -43,7 +46,7 @@ def uses_builtin_pool(generic_noise: PathLike | None) -> bool:
 
 
 class _BaseDataModule(L.LightningDataModule):
-    def __init__(self, sample_rate: int, clip_seconds: float, batch_size: int, num_workers: int,
+    def __init__(self, sample_rate: int, clip_seconds: float, batch_size: int, num_workers: int | str,
                  seed: int, val_seed: int, cache_dir: str | None, pin_memory: bool = False):
         super().__init__()
         if int(sample_rate) <= 0:
@@ -52,13 +55,14 @@ class _BaseDataModule(L.LightningDataModule):
             raise ValueError(f"data.clip_seconds must be > 0, got {clip_seconds}")
         if int(batch_size) < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
-        if int(num_workers) < 0:
-            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        if num_workers != AUTO_WORKERS and (not str(num_workers).lstrip("-").isdigit() or int(num_workers) < 0):
+            raise ValueError(f"data.num_workers must be an integer >= 0 or {AUTO_WORKERS!r}, got {num_workers!r}")
         self.sample_rate = int(sample_rate)
         self.clip_samples = int(round(float(clip_seconds) * self.sample_rate))
         if self.clip_samples < 1:
             raise ValueError(f"data.clip_seconds={clip_seconds} is shorter than one sample")
-        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.batch_size = int(batch_size)
+        self.num_workers: int | str = num_workers if num_workers == AUTO_WORKERS else int(num_workers)
         self.seed, self.val_seed = int(seed), int(val_seed)
         self.cache_dir, self.pin_memory = cache_dir, pin_memory
         self.train_set = self.val_set = self.test_set = None
@@ -73,13 +77,25 @@ class _BaseDataModule(L.LightningDataModule):
             return 0, 1
         return int(trainer.global_rank), int(trainer.world_size)
 
+    def workers(self) -> int:
+        """Loader worker processes: data.num_workers, or for 'auto' none where the training step runs on the
+        CPU (its items are slices of audio in memory, and a worker's core is one the step does not get: 7 %
+        more fine-tuning steps in a time budget without them on a 2-core CPU, benchmarks/results/
+        loader_workers.md) and 2 on an accelerator, whose step leaves the CPU free to prepare batches."""
+        if self.num_workers != AUTO_WORKERS:
+            return int(self.num_workers)
+        trainer = getattr(self, "trainer", None)
+        on_cpu = trainer is None or trainer.strategy.root_device.type == "cpu"
+        return 0 if on_cpu else 2
+
     def _loader(self, ds, shuffle: bool) -> DataLoader:
         rank, world = self._rank()
         sampler = EpochSampler(len(ds), self.seed, shuffle=shuffle, rank=rank, world_size=world)
         loader = ResumableLoader if shuffle else DataLoader
-        return loader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+        workers = self.workers()
+        return loader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
                       collate_fn=collate, pin_memory=self.pin_memory, drop_last=False,
-                      persistent_workers=self.num_workers > 0)
+                      persistent_workers=workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         self._train_loader = self._loader(self.train_set, shuffle=True)
@@ -129,7 +145,7 @@ class MixtureDataModule(_BaseDataModule):
         device_path: DevicePath | dict | None = None,
         mix_on_device: bool = True,
         batch_size: int = 8,
-        num_workers: int = 0,
+        num_workers: int | str = 0,
         max_val_items: int | None = 200,
         seed: int = 1234,
         val_seed: int = 4321,
@@ -292,7 +308,7 @@ class PairedDataModule(_BaseDataModule):
         sample_rate: int = 16000,
         clip_seconds: float = 5.0,
         batch_size: int = 8,
-        num_workers: int = 0,
+        num_workers: int | str = 0,
         seed: int = 1234,
         val_seed: int = 4321,
         cache_dir: str | None = None,
