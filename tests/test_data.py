@@ -128,7 +128,8 @@ def test_paired_mode(tmp_path, cache_dir):
 
 @pytest.mark.parametrize("kwargs,match", [({"sample_rate": 0}, "sample_rate"), ({"clip_seconds": -1}, "clip_seconds"),
                                           ({"short": "trim"}, "short"), ({"batch_size": 0}, "batch_size"),
-                                          ({"num_workers": -1}, "num_workers"), ({"num_workers": "many"}, "num_workers")])
+                                          ({"num_workers": -1}, "num_workers"),
+                                          ({"num_workers": "many"}, "num_workers")])
 def test_bad_data_settings_name_the_key(corpus, kwargs, match):
     with pytest.raises(ValueError, match=match):
         MixtureDataModule(clean=corpus["clean"], noise=corpus["noise"], **kwargs)
