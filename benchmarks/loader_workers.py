@@ -26,7 +26,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _devsets import DATA, run_logged  # noqa: E402
+from targeted import finetune  # noqa: E402
+
+from _devsets import DATA  # noqa: E402
 from _results import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,14 +63,12 @@ def main() -> None:
     for rep in range(args.reps):
         for w in (workers if rep % 2 == 0 else workers[::-1]):
             run_dir = out / f"nw{w}_rep{rep}"
+            scored = out / f"nw{w}_rep{rep}.ckpt"
             start = time.perf_counter()
-            run_logged([sys.executable, "-m", "denoiselab.cli.train", "experiment=finetune", "init_from=default",
-                        f"data.clean={DATA / 'train' / 'clean'}", f"data.noise={noise}",
-                        f"finetune.generic_noise={args.generic_noise}", f"time_budget={args.seconds:.0f}",
-                        "trainer.max_time=null", f"data.num_workers={w}", "logger=csv",
-                        f"hydra.run.dir={run_dir}"], commands)
+            finetune("default", noise, args.seconds, run_dir, [f"finetune.generic_noise={args.generic_noise}",
+                     f"data.num_workers={w}", "logger=csv"], "last", scored, commands)
             wall = time.perf_counter() - start
-            steps = int(load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["global_step"])
+            steps = int(load_checkpoint(scored)["global_step"])
             runs[w].append((steps, wall))
             print(f"data.num_workers={w} rep {rep}: {steps} steps, {wall:.0f} s wall", flush=True)
 
