@@ -152,6 +152,28 @@ def test_frozen_parts_stay_and_the_rest_trains(corpus, cache_dir, tmp_path, tiny
         _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["finetune.freeze=[net.encoder]"])
 
 
+def test_lr_scale_trains_a_part_at_its_own_rate(corpus, cache_dir, tmp_path, tiny_ckpt):
+    """finetune.lr_scale: the named part's optimiser group runs at its factor times the lr through the schedule's
+    warm-up and decay; with a tiny factor that part barely moves while the rest trains."""
+    _finetune(corpus, cache_dir, tmp_path / "ft", tiny_ckpt, ["trainer.max_steps=3", "model.optimizer.lr=0.01",
+                                                             "finetune.lr_scale={net.down:1e-6,net.out:2}"])
+    _, start, _ = read_model(tiny_ckpt)
+    ckpt = load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.ckpt")
+    end = {k[len("denoiser."):]: v for k, v in ckpt["state_dict"].items()}
+    weights = [k for k in start if k.endswith("weight") and "running" not in k]
+    down = [k for k in weights if k.startswith("net.down.")]
+    rest = [k for k in weights if not k.startswith("net.down.")]
+    assert down and max((end[k] - start[k]).abs().max().item() for k in down) < 1e-6
+    assert min((end[k] - start[k]).abs().max().item() for k in rest) > 1e-4
+    lrs = [g["lr"] for g in ckpt["optimizer_states"][0]["param_groups"]]
+    assert len(lrs) == 3 and lrs[0] > 0
+    assert lrs[1] == pytest.approx(1e-6 * lrs[0]) and lrs[2] == pytest.approx(2 * lrs[0])
+    with pytest.raises(UserError, match="no part named 'net.encoder'; parts: .*net.down"):
+        _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["finetune.lr_scale={net.encoder:2}"])
+    with pytest.raises(UserError, match="finetune.lr_scale.net.down must be a positive number"):
+        _finetune(corpus, cache_dir, tmp_path / "bad2", tiny_ckpt, ["finetune.lr_scale={net.down:0}"])
+
+
 def test_an_anchored_fine_tune_is_pulled_back_towards_its_start(corpus, cache_dir, tmp_path, tiny_ckpt):
     """finetune.anchor (L2-SP): with lr > 0 both runs move, the anchored one stays nearer the file's weights;
     the pull is logged and the checkpoint holds no copy of the starting weights."""

@@ -234,3 +234,28 @@ def freeze(denoiser: torch.nn.Module, names: list[str]) -> int:
     if names:
         log.info("finetune.freeze %s: %s parameters frozen", list(names), f"{frozen:,}")
     return frozen
+
+
+def lr_scale_groups(denoiser: torch.nn.Module,
+                    scales: dict[str, float]) -> list[tuple[list[torch.nn.Parameter], float]]:
+    """The parameters of each named part (parameter-name prefix such as ``net.dec``) with its lr multiplier,
+    for ``finetune.lr_scale={net.dec: 3}``: a part can move faster or slower than the rest. A parameter in
+    two named parts takes the longer (more specific) prefix's factor. Unknown names and factors that are not
+    positive numbers are refused."""
+    params = dict(denoiser.named_parameters())
+    stages = sorted({".".join(n.split(".")[:2]) for n in params})
+    owner: dict[str, str] = {}
+    for name, factor in scales.items():
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+            raise UserError(f"finetune.lr_scale.{name} must be a positive number, got {factor!r}")
+        hits = [n for n in params if n == name or n.startswith(name + ".")]
+        if not hits:
+            raise UserError(f"finetune.lr_scale: no part named {name!r}; parts: {', '.join(stages)}")
+        for n in hits:
+            if n not in owner or len(name) > len(owner[n]):
+                owner[n] = name
+    groups = [([params[n] for n in params if owner.get(n) == name], float(scales[name])) for name in scales]
+    for (ps, factor), name in zip(groups, scales):
+        log.info("finetune.lr_scale: %s trains at %s x the lr (%s parameters)", name, f"{factor:g}",
+                 f"{sum(p.numel() for p in ps):,}")
+    return [(ps, f) for ps, f in groups if ps]

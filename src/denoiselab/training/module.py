@@ -71,6 +71,7 @@ class DenoiseModule(L.LightningModule):
         self._teacher: list[Denoiser] = []  # in a list: not a submodule, so not in the state dict
         self.keep_start = 0.0
         self._start_state: dict[str, torch.Tensor] = {}
+        self._lr_groups: list[tuple[list[nn.Parameter], float]] = []
 
     # ------------------------------------------------------------------ steps
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
@@ -213,8 +214,24 @@ class DenoiseModule(L.LightningModule):
         scheds = self.lr_schedulers()
         return [] if scheds is None else list(scheds) if isinstance(scheds, list) else [scheds]
 
+    def set_lr_scale(self, groups: list[tuple[list[nn.Parameter], float]]) -> None:
+        """Train these parameters at their factor times the optimiser's lr (finetune.lr_scale); tied to the
+        parameter objects, so a compiled net keeps the groups."""
+        self._lr_groups = groups
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        scaled = {id(p) for ps, _ in self._lr_groups for p in ps}
+        rest = [p for p in self.parameters() if id(p) not in scaled]
+        return ([{"params": rest, "lr_factor": 1.0}] if rest else []) + \
+            [{"params": ps, "lr_factor": f} for ps, f in self._lr_groups]
+
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        if not self._lr_groups:
+            optimizer = self.optimizer_factory(params=self.parameters())
+        else:  # the factor scales the lr the optimiser was given, before a scheduler takes it as its base
+            optimizer = self.optimizer_factory(params=self._param_groups())
+            for group in optimizer.param_groups:
+                group["lr"] *= group.pop("lr_factor")
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)

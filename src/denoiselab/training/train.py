@@ -36,6 +36,7 @@ from denoiselab.training.finetune import (
     freeze,
     keep_start_share,
     load_weights,
+    lr_scale_groups,
 )
 from denoiselab.training.instantiate import instantiate_callbacks, instantiate_loggers, task_wrapper
 from denoiselab.training.precision import resolve_precision, trains_on_cuda
@@ -180,6 +181,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                  else "keep_start blends in")
         raise UserError(f"finetune.{which} the init_from weights: give init_from=default|PATH")
     freeze(model.denoiser, [str(n) for n in finetune.get("freeze") or []])
+    model.set_lr_scale(lr_scale_groups(model.denoiser, dict(finetune.get("lr_scale") or {})))
     if anchor > 0:
         model.set_anchor(anchor)
     if distill > 0:
