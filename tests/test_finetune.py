@@ -172,6 +172,8 @@ def test_lr_scale_trains_a_part_at_its_own_rate(corpus, cache_dir, tmp_path, tin
         _finetune(corpus, cache_dir, tmp_path / "bad", tiny_ckpt, ["finetune.lr_scale={net.encoder:2}"])
     with pytest.raises(UserError, match="finetune.lr_scale.net.down must be a positive number"):
         _finetune(corpus, cache_dir, tmp_path / "bad2", tiny_ckpt, ["finetune.lr_scale={net.down:0}"])
+    with pytest.raises(UserError, match="finetune.lr_scale must map parts to factors"):
+        _finetune(corpus, cache_dir, tmp_path / "bad3", tiny_ckpt, ["finetune.lr_scale=3"])
 
 
 def test_an_anchored_fine_tune_is_pulled_back_towards_its_start(corpus, cache_dir, tmp_path, tiny_ckpt):

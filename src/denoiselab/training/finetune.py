@@ -12,6 +12,7 @@ filter taps at zero, so training starts from the file's output (to float roundin
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -236,12 +237,15 @@ def freeze(denoiser: torch.nn.Module, names: list[str]) -> int:
     return frozen
 
 
-def lr_scale_groups(denoiser: torch.nn.Module,
-                    scales: dict[str, float]) -> list[tuple[list[torch.nn.Parameter], float]]:
+def lr_scale_groups(denoiser: torch.nn.Module, scales: Any) -> list[tuple[list[torch.nn.Parameter], float]]:
     """The parameters of each named part (parameter-name prefix such as ``net.dec``) with its lr multiplier,
     for ``finetune.lr_scale={net.dec: 3}``: a part can move faster or slower than the rest. A parameter in
     two named parts takes the longer (more specific) prefix's factor. Unknown names and factors that are not
-    positive numbers are refused."""
+    positive numbers are refused; None means one lr for all."""
+    if scales is None:
+        return []
+    if not isinstance(scales, Mapping):
+        raise UserError(f"finetune.lr_scale must map parts to factors, e.g. {{net.dec:3}}, got {scales!r}")
     params = dict(denoiser.named_parameters())
     stages = sorted({".".join(n.split(".")[:2]) for n in params})
     owner: dict[str, str] = {}
@@ -254,7 +258,7 @@ def lr_scale_groups(denoiser: torch.nn.Module,
         for n in hits:
             if n not in owner or len(name) > len(owner[n]):
                 owner[n] = name
-    groups = [([params[n] for n in params if owner.get(n) == name], float(scales[name])) for name in scales]
+    groups = [([params[n] for n in params if owner.get(n) == name], float(f)) for name, f in scales.items()]
     for (ps, factor), name in zip(groups, scales):
         log.info("finetune.lr_scale: %s trains at %s x the lr (%s parameters)", name, f"{factor:g}",
                  f"{sum(p.numel() for p in ps):,}")

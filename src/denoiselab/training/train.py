@@ -181,7 +181,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                  else "keep_start blends in")
         raise UserError(f"finetune.{which} the init_from weights: give init_from=default|PATH")
     freeze(model.denoiser, [str(n) for n in finetune.get("freeze") or []])
-    model.set_lr_scale(lr_scale_groups(model.denoiser, dict(finetune.get("lr_scale") or {})))
+    model.set_lr_scale(lr_scale_groups(model.denoiser, finetune.get("lr_scale")))
     if anchor > 0:
         model.set_anchor(anchor)
     if distill > 0:
