@@ -219,17 +219,23 @@ def blend_weights(trained: dict[str, torch.Tensor], start: dict[str, torch.Tenso
     return out
 
 
+def _part(params: dict[str, torch.nn.Parameter], name: str, option: str) -> list[str]:
+    """Names of the parameters in the part ``name`` (a parameter-name prefix such as ``net.down``); an unknown
+    part is refused naming the option and the parts that exist."""
+    hits = [n for n in params if n == name or n.startswith(name + ".")]
+    if not hits:
+        stages = sorted({".".join(n.split(".")[:2]) for n in params})
+        raise UserError(f"{option}: no part named {name!r}; parts: {', '.join(stages)}")
+    return hits
+
+
 def freeze(denoiser: torch.nn.Module, names: list[str]) -> int:
     """Stop training the named parts (parameter-name prefixes such as ``net.down``); returns how many
     parameters are frozen. Unknown names are refused with the names that exist."""
     params = dict(denoiser.named_parameters())
-    stages = sorted({".".join(n.split(".")[:2]) for n in params})
     frozen = 0
     for name in names:
-        hits = [p for n, p in params.items() if n == name or n.startswith(name + ".")]
-        if not hits:
-            raise UserError(f"finetune.freeze: no part named {name!r}; parts: {', '.join(stages)}")
-        for p in hits:
+        for p in (params[n] for n in _part(params, name, "finetune.freeze")):
             p.requires_grad_(False)
             frozen += p.numel()
     if names:
@@ -247,15 +253,11 @@ def lr_scale_groups(denoiser: torch.nn.Module, scales: Any) -> list[tuple[list[t
     if not isinstance(scales, Mapping):
         raise UserError(f"finetune.lr_scale must map parts to factors, e.g. {{net.dec:3}}, got {scales!r}")
     params = dict(denoiser.named_parameters())
-    stages = sorted({".".join(n.split(".")[:2]) for n in params})
     owner: dict[str, str] = {}
     for name, factor in scales.items():
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
             raise UserError(f"finetune.lr_scale.{name} must be a positive number, got {factor!r}")
-        hits = [n for n in params if n == name or n.startswith(name + ".")]
-        if not hits:
-            raise UserError(f"finetune.lr_scale: no part named {name!r}; parts: {', '.join(stages)}")
-        for n in hits:
+        for n in _part(params, name, "finetune.lr_scale"):
             if n not in owner or len(name) > len(owner[n]):
                 owner[n] = name
     groups = [([params[n] for n in params if owner.get(n) == name], float(f)) for name, f in scales.items()]
