@@ -5,7 +5,8 @@
 
 Each variant folder (RUNS/NAME/TYPE/{train,eval}) gives a row per type: the overrides beyond
 `experiment=finetune` and the main knobs as they resolved (read from the run's own .hydra/, so the table
-cannot disagree with what ran, even after the shipped defaults change), the steps reached in the budget,
+cannot disagree with what ran, even after the shipped defaults change) with the precision it resolved to (from
+its train.log), the steps reached in the budget,
 and PESQ-WB / SI-SDR of the generic and the fine-tuned model on the recorded-noise mixtures, with the gain;
 with --baseline, also each variant's gain minus the baseline's on the same type (the figure a recipe change
 has to move).
@@ -46,11 +47,15 @@ def variant_row(run: Path) -> dict | None:
     if seen is None:
         return None
     overrides = yaml.safe_load(open(run / "train" / ".hydra" / "overrides.yaml")) or []
-    steps = re.findall(r"reached at step (\d+)", (run / "train.log").read_text(errors="replace")) \
-        if (run / "train.log").exists() else []
+    log = (run / "train.log").read_text(errors="replace") if (run / "train.log").exists() else ""
+    steps = re.findall(r"reached at step (\d+)", log)
     budget = [o.split("=", 1)[1] for o in overrides if o.startswith("time_budget=")]
+    cfg = yaml.safe_load(open(run / "train" / ".hydra" / "config.yaml"))
+    # precision=auto resolves per machine: the log line says what it became (a label cannot get it wrong)
+    resolved = re.findall(r"trainer\.precision=auto: (\S+) on this machine", log)
+    precision = resolved[-1] if resolved else str(cfg.get("trainer", {}).get("precision", "?"))
     return {"recipe": " ".join(o for o in overrides if not o.startswith(COMMON)) or "(none)",
-            "as_run": as_run(yaml.safe_load(open(run / "train" / ".hydra" / "config.yaml"))),
+            "as_run": f"{as_run(cfg)}, {precision}",
             "budget": budget[0] if budget else "?", "steps": steps[-1] if steps else "?",
             "generic": seen[0], "tuned": seen[1], "unseen": scores(run / "eval_unseen" / "summary.csv")}
 
