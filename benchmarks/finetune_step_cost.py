@@ -7,7 +7,7 @@ buys more steps per minute (a 5-minute fine-tune is bounded by its step count).
 Times forward + backward of the shipped model (train mode, compressed-magnitude loss) on a random batch
 shaped like experiment=finetune's (8 clips of 4 s at 16 kHz), as is, in channels-last memory, without
 oneDNN convolutions, on one thread, under bf16 autocast (trainer.precision=bf16-mixed, which
-trainer.precision=auto picks where the CPU computes bf16 natively), and (--compile, about a minute to
+trainer.precision=auto picks on a CPU with AMX), and (--compile, about a minute to
 compile on 2 cores) with the net compiled by torch.compile; then the operators that take most of a step
 (torch.profiler).
 Writes benchmarks/results/finetune_step_cost.md.
@@ -47,7 +47,7 @@ def seconds_per_step(model: torch.nn.Module, noisy: torch.Tensor, steps: int, bf
 
 def main() -> None:
     from denoiselab.core.model_files import load_denoiser
-    from denoiselab.training.precision import cpu_has_native_bf16
+    from denoiselab.training.precision import cpu_has_fast_bf16
 
     p = argparse.ArgumentParser()
     p.add_argument("--batch", type=int, default=8)
@@ -73,10 +73,10 @@ def main() -> None:
         torch.set_num_threads(n_threads)
         rows.append((name, seconds_per_step(model, noisy, args.steps), ""))
     torch.set_num_threads(threads)
-    native = ("native on this CPU: trainer.precision=auto picks it" if cpu_has_native_bf16()
-              else "emulated on this CPU (no AVX512-BF16/AMX): trainer.precision=auto keeps float32")
+    native = ("AMX on this CPU: trainer.precision=auto picks it" if cpu_has_fast_bf16()
+              else "no AMX on this CPU: trainer.precision=auto keeps float32")
     rows.append(("bf16 autocast (trainer.precision=bf16-mixed)", seconds_per_step(model, noisy, args.steps, True),
-                 f"bf16 {native}"))
+                 native))
     if args.compile:
         start = time.perf_counter()
         model.net = torch.compile(model.net)
