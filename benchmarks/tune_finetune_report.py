@@ -66,7 +66,8 @@ def as_run(cfg: dict) -> str:
     data = cfg["data"]
     snr = data["mix"].get("snr_db")
     return (f"share {cfg['finetune']['generic_share']:g}, {'device' if data.get('augment') else 'no'} augmentation, "
-            f"SNR {snr[0]:g}..{snr[1]:g} dB, lr {cfg['model']['optimizer']['lr']:g}")
+            f"SNR {snr[0]:g}..{snr[1]:g} dB, lr {cfg['model']['optimizer']['lr']:g}"
+            + (", NHWC" if cfg["model"].get("channels_last") else ""))
 
 
 def minus(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:

@@ -15,7 +15,7 @@ from hydra_helpers import compose_train, corpus_overrides
 
 @pytest.mark.parametrize("amx,expected", [(True, "bf16-mixed"), (False, "32-true")])
 def test_auto_on_a_cpu_takes_bf16_only_with_amx(monkeypatch, amx, expected):
-    """AVX512-BF16 without AMX trained 10 % fewer steps in bf16 (tune_precision_avx512bf16.md): float32 there."""
+    """AVX512-BF16 without AMX trained 10-16 % fewer steps in bf16 (tune_precision_avx512bf16.md): float32 there."""
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

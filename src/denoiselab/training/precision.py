@@ -1,9 +1,9 @@
-"""``trainer.precision=auto``: the fastest training precision the machine computes natively.
+"""``trainer.precision=auto``: the training precision measured fastest on this kind of machine.
 
 A time-budgeted fine-tune is bounded by its step count, so bf16 autocast pays where the hardware does
 bf16 matrix arithmetic fast: x86 CPUs with AMX tiles (38 % more fine-tuning steps in 5 minutes,
 benchmarks/results/tune_precision_bf16.md) and CUDA GPUs from Ampere on. A CPU with AVX512-BF16 but no AMX
-gained nothing (10 % fewer steps than float32, tune_precision_avx512bf16.md), and one without either
+lost (10-16 % fewer steps than float32, tune_precision_avx512bf16.md), and one without either
 emulates bf16, so auto keeps float32 on both. Weights, optimiser state and checkpoints stay float32 either
 way (Lightning's ``*-mixed`` precisions only autocast the compute).
 """
