@@ -62,8 +62,9 @@ def main() -> None:
     threads = torch.get_num_threads()
 
     # (row, memory format of the net, oneDNN convolutions, threads): each row sets all three
-    variants = [("as shipped", torch.contiguous_format, True, threads),
-                ("channels-last memory", torch.channels_last, True, threads),
+    variants = [("contiguous memory (model.channels_last=false)", torch.contiguous_format, True, threads),
+                ("channels-last memory (experiment=finetune's model.channels_last=true)", torch.channels_last, True,
+                 threads),
                 ("oneDNN convolutions off", torch.contiguous_format, False, threads),
                 (f"1 thread instead of {threads}", torch.contiguous_format, True, 1)]
     rows = []
@@ -95,9 +96,10 @@ def main() -> None:
              f"{' --compile' if args.compile else ''}`: forward + backward (train mode, compressed-magnitude "
              f"loss) on a random batch of {args.batch} clips of {args.seconds:g} s, mean of {args.steps} steps "
              "after 3 warm-up steps; no data loading, optimiser or validation.",
-             "", "| variant | s per step | vs shipped | note |", "|---|---|---|---|"]
+             "", "| variant | s per step | vs contiguous | note |", "|---|---|---|---|"]
     lines += [f"| {n} | {s:.3f} | {s / base:.2f}x | {note} |" for n, s, note in rows]
-    lines += ["", "Operators by own time in one step (as shipped):", "", "| operator | ms | share |", "|---|---|---|"]
+    lines += ["", "Operators by own time in one step (contiguous memory, float32):", "", "| operator | ms | share |",
+              "|---|---|---|"]
     lines += [f"| {e.key} | {e.self_cpu_time_total / 1000:.1f} | {e.self_cpu_time_total / total:.0%} |"
               for e in ops[:8]]
     publish(args.results, lines)
