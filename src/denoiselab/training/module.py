@@ -192,7 +192,7 @@ class DenoiseModule(L.LightningModule):
         if stage != "fit":
             return
         if self.channels_last:
-            # oneDNN's convolutions run faster on NHWC weights on some CPUs (a whole fine-tune: 11-14 % more steps
+            # oneDNN's convolutions run faster on NHWC weights on some CPUs (a whole fine-tune: 11-16 % more steps
             # on a 2-core Xeon, benchmarks/results/channels_last.md); the math and the saved names are the same
             self.denoiser.net.to(memory_format=torch.channels_last)
         if self.compile_net:
