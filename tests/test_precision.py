@@ -54,22 +54,25 @@ def _finetune_default(corpus, cache_dir, out, precision, *extra):
             and "running_" not in k}
 
 
+def _moved_from_start(state: dict[str, torch.Tensor], keys) -> torch.Tensor:
+    """The fine-tune's change to the shipped model's weights ``keys`` (names as in the checkpoint), flattened."""
+    from denoiselab.core.model_files import read_model
+
+    _, start, _ = read_model("default")
+    return torch.cat([(state[k] - start[k.removeprefix("denoiser.")].float()).flatten() for k in keys])
+
+
 def test_a_bf16_fine_tune_of_the_shipped_model_moves_its_weights_as_float32_does(corpus, cache_dir, tmp_path,
                                                                                  monkeypatch, caplog):
     """The shipped backbone, lr > 0, the same mixtures: the bf16-autocast run (auto on a CPU said to compute
     bf16) saves float32 weights whose change from the start points the way the float32 run's does."""
-    from denoiselab.core.model_files import read_model
-
     monkeypatch.setattr(precision_module, "cpu_has_fast_bf16", lambda: True)
     caplog.set_level("INFO")
     mixed = _finetune_default(corpus, cache_dir, tmp_path / "bf16", "auto")
     assert "trainer.precision=auto: bf16-mixed" in caplog.text
     full = _finetune_default(corpus, cache_dir, tmp_path / "fp32", "32-true")
-    _, start, _ = read_model("default")
-    start = {f"denoiser.{k}": v for k, v in start.items()}
     assert all(v.dtype == torch.float32 for v in mixed.values())
-    moved_mixed = torch.cat([(mixed[k] - start[k].float()).flatten() for k in mixed])
-    moved_full = torch.cat([(full[k] - start[k].float()).flatten() for k in mixed])
+    moved_mixed, moved_full = _moved_from_start(mixed, mixed), _moved_from_start(full, mixed)
     assert moved_full.norm() > 0 and moved_mixed.norm() > 0
     cosine = torch.nn.functional.cosine_similarity(moved_mixed, moved_full, dim=0)
     assert cosine > 0.9, f"bf16 and float32 updates point apart: cosine {cosine:.3f}"
@@ -79,9 +82,9 @@ def test_a_channels_last_fine_tune_trains_in_nhwc_and_saves_what_a_contiguous_on
     """experiment=finetune's model.channels_last: the shipped backbone's conv weights train in NHWC memory (so the
     switch is in effect), and after the same steps at lr > 0 the weights moved as the contiguous run's did (AdamW
     turns rounding-level gradient differences into lr-sized ones on a few entries, so the test is the update as a
-    whole: measured cosine 0.99998, 0.9 % apart) and the saved file denoises a recording off the STFT grid as the
-    contiguous run's does (measured 1.6e-4 apart, relative)."""
-    from denoiselab.core.model_files import load_denoiser, read_model
+    whole: these inputs gave cosine 0.99998, 0.9 % apart) and the saved file denoises a recording off the STFT grid
+    as the contiguous run's does (these inputs: 1.6e-4 apart, relative)."""
+    from denoiselab.core.model_files import load_denoiser
 
     assert compose_train(["experiment=finetune"], tmp_path / "cfg").model.channels_last is True
     nhwc = _finetune_default(corpus, cache_dir, tmp_path / "nhwc", "32-true")
@@ -90,9 +93,7 @@ def test_a_channels_last_fine_tune_trains_in_nhwc_and_saves_what_a_contiguous_on
     assert convs and all(nhwc[k].is_contiguous(memory_format=torch.channels_last) and not nhwc[k].is_contiguous()
                          for k in convs)
     assert all(plain[k].is_contiguous() for k in convs)
-    _, start, _ = read_model("default")
-    moved_nhwc = torch.cat([(nhwc[k] - start[k.removeprefix("denoiser.")].float()).flatten() for k in plain])
-    moved_plain = torch.cat([(plain[k] - start[k.removeprefix("denoiser.")].float()).flatten() for k in plain])
+    moved_nhwc, moved_plain = _moved_from_start(nhwc, plain), _moved_from_start(plain, plain)
     assert moved_plain.norm() > 0
     assert torch.nn.functional.cosine_similarity(moved_nhwc, moved_plain, dim=0) > 0.999
     assert (moved_nhwc - moved_plain).norm() < 0.05 * moved_plain.norm()
