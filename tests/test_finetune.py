@@ -439,18 +439,23 @@ def test_a_silent_held_out_tail_is_said_to_make_validation_say_little(tmp_path, 
     assert "data.val_noise=DIR" in said
 
 
-def test_a_handful_of_noise_takes_is_split_by_time_so_every_take_is_learnt_from(tmp_path, cache_dir):
+def test_a_handful_of_noise_takes_is_split_by_time_so_every_take_is_learnt_from(tmp_path, cache_dir, caplog):
     """Five takes with val_fraction 0.2: a by-file split would hold out one whole take (a fifth of the
-    lab's noise, never learnt); instead each take's last 20 % is validation. Ten takes: by file."""
+    lab's noise, never learnt); instead each take's last 20 % is validation. Ten takes: by file. Unreadable
+    files count for neither: the log counts the usable takes, and three takes among twelve broken files are
+    three takes (split by time), not fifteen files to split by file."""
     from denoiselab.training.data.datamodule import MixtureDataModule
 
     rng = np.random.default_rng(3)
-    for folder, takes in (("speech", 10), ("five", 5), ("ten", 10)):
+    for folder, takes in (("speech", 10), ("five", 5), ("ten", 10), ("three", 3)):
         (tmp_path / folder).mkdir()
         for i in range(takes):
             x = speechlike(3.0, 16000, rng) if folder == "speech" else noise_signal("pink", 4.0, 16000, rng)
             sf.write(tmp_path / folder / f"take{i}.wav", x, 16000)
     sf.write(tmp_path / "five" / "blip.wav", noise_signal("white", 0.5, 16000, rng), 16000)  # too short to split
+    for folder, broken in (("five", 1), ("three", 12)):
+        for i in range(broken):
+            (tmp_path / folder / f"broken{i}.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
 
     def module(noise: str) -> MixtureDataModule:
         dm = MixtureDataModule(clean=tmp_path / "speech", noise=tmp_path / noise, clip_seconds=1.0,
@@ -458,7 +463,10 @@ def test_a_handful_of_noise_takes_is_split_by_time_so_every_take_is_learnt_from(
         dm.setup()
         return dm
 
-    dm = module("five")
+    with caplog.at_level("INFO"):
+        dm = module("five")
+    said = "noise: 6 usable recording(s); the last 20 % of 5 of them is held out for validation (1 too short"
+    assert said in caplog.text
     train = {Path(t.path).name: len(t) for t in dm.train_set.noise}
     val = {Path(t.path).name: len(t) for t in dm.val_set.noise}
     takes = {f"take{i}.wav" for i in range(5)}
@@ -469,6 +477,9 @@ def test_a_handful_of_noise_takes_is_split_by_time_so_every_take_is_learnt_from(
     dm = module("ten")
     train_files, val_files = {t.path for t in dm.train_set.noise}, {t.path for t in dm.val_set.noise}
     assert len(train_files) == 8 and len(val_files) == 2 and not train_files & val_files
+    dm = module("three")
+    takes = {f"take{i}.wav" for i in range(3)}
+    assert {Path(t.path).name for t in dm.train_set.noise} == {Path(t.path).name for t in dm.val_set.noise} == takes
 
 
 @pytest.mark.slow

@@ -10,7 +10,6 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader
 
-from denoiselab.core import audio
 from denoiselab.core.errors import UserError
 from denoiselab.core.files import nearest_path_hint
 from denoiselab.core.rooms import RirBank, RoomAugment
@@ -248,14 +247,18 @@ class MixtureDataModule(_BaseDataModule):
         if val_roots:
             return (load_tracks(roots, cache, min_len, kind),
                     load_tracks(val_roots, cache, min_len, f"validation {kind}"))
-        files = audio.find_all(_roots(roots))
-        few = len(files) == 1 or (kind == "noise" and round(self.val_fraction * len(files)) <= 1)
+        # split what is usable: an unreadable or too-short file is neither trained nor validated on, so it
+        # must not take a validation place (a by-file split that drew only such files would leave none)
+        tracks = load_tracks(roots, cache, min_len, kind)
+        few = len(tracks) == 1 or (kind == "noise" and round(self.val_fraction * len(tracks)) <= 1)
         if few and self.val_fraction > 0:
-            split = split_by_time(load_tracks(roots, cache, min_len, kind, files=files), self.val_fraction,
-                                  max(min_len, min(self.clip_samples // 2, self.sample_rate)))
+            min_part = max(min_len, min(self.clip_samples // 2, self.sample_rate))
+            split = split_by_time(tracks, self.val_fraction, min_part)
             if split is not None:
-                log.info("%s: %d recording(s); the last %.0f %% of each is held out for validation", kind,
-                         len(files), 100 * self.val_fraction)
+                whole = len(tracks) - len(split[1])
+                log.info("%s: %d usable recording(s); the last %.0f %% of %s is held out for validation%s", kind,
+                         len(tracks), 100 * self.val_fraction, "each" if not whole else f"{len(split[1])} of them",
+                         f" ({whole} too short to split, trained on whole)" if whole else "")
                 quiet = quiet_held_out(*split) if kind == "noise" else []
                 if quiet:
                     log.warning("noise: the held-out end of %d of %d recording(s) is over 20 dB quieter than the "
@@ -263,11 +266,11 @@ class MixtureDataModule(_BaseDataModule):
                                 "the validation scores say little about your noise; trim the silence or give "
                                 "data.val_noise=DIR", len(quiet), len(split[1]), Path(quiet[0]).name)
                 return split
-        train_files, val_files = split_by_file(files, self.val_fraction, seed)
-        train = load_tracks(roots, cache, min_len, kind, files=train_files)
+        train_files, val_files = split_by_file([Path(t.path) for t in tracks], self.val_fraction, seed)
         if not val_files:  # nothing to hold out (one file, or val_fraction 0): validate on the training tracks
-            return train, train
-        return train, load_tracks(roots, cache, min_len, f"validation {kind}", files=val_files)
+            return tracks, tracks
+        held_out = {str(f) for f in val_files}
+        return ([t for t in tracks if t.path not in held_out], [t for t in tracks if t.path in held_out])
 
     def _generic_pool(self, speech: list[np.ndarray]) -> list[Track]:
         """Noise of other kinds mixed into a share of fine-tuning mixtures, so the model does not forget
