@@ -82,3 +82,67 @@ def test_saved_testset_and_processed_folders_score_other_tools_on_the_same_files
         run(compose_train([f"data.noisy={first / 'testset' / 'noisy'}", f"data.clean={first / 'testset' / 'clean'}",
                            f"+processed.oracle={other}", "num_workers=0", "metrics=[si_sdr]"],
                           tmp_path / "third", config_name="evaluate"))
+
+
+def test_a_noisy_file_offset_from_its_reference_is_said_and_aligned_on_request(tmp_path, caplog):
+    """A recording's latency (here 20 ms) puts every sample-by-sample metric off: it is found and said;
+    data.align=true scores the pair aligned; a noisy file of other speech is said not to correlate; pairs
+    that line up (also one whose reference is at another rate) say nothing."""
+    import numpy as np
+    import soundfile as sf
+
+    from conftest import speechlike
+    from denoiselab.evaluation.evaluate import paired_items
+    from denoiselab.evaluation.metrics import si_sdr
+
+    rng = np.random.default_rng(5)
+    (tmp_path / "noisy").mkdir()
+    (tmp_path / "clean").mkdir()
+    lag = 320  # 20 ms at 16 kHz
+    for name in ("aligned", "late", "other", "narrow"):
+        c = speechlike(2.0, 16000, rng)
+        noisy = c + 0.05 * rng.standard_normal(c.size).astype(np.float32)
+        if name == "late":
+            noisy = np.concatenate([np.zeros(lag, np.float32), noisy])
+        if name == "other":
+            noisy = speechlike(2.0, 16000, rng) + 0.05 * rng.standard_normal(c.size).astype(np.float32)
+        sf.write(tmp_path / "noisy" / f"{name}.wav", noisy, 16000)
+        sf.write(tmp_path / "clean" / f"{name}.wav", c[::2] if name == "narrow" else c, 8000 if name == "narrow"
+                 else 16000)
+
+    items = {it.name: it for it in paired_items(tmp_path / "noisy", tmp_path / "clean")}
+    assert "1 noisy file(s) are offset in time" in caplog.text and "late.wav lags it by +20.0 ms" in caplog.text
+    assert "1 pair(s) show no clear correlation" in caplog.text and "other.wav" in caplog.text
+    as_it_lies = si_sdr(items["late.wav"].clean, items["late.wav"].noisy)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        items = {it.name: it for it in paired_items(tmp_path / "noisy", tmp_path / "clean", align=True)}
+    assert "offset in time" not in caplog.text and "1 noisy file(s) shifted onto their clean reference" in caplog.text
+    aligned = si_sdr(items["aligned.wav"].clean, items["aligned.wav"].noisy)
+    late = si_sdr(items["late.wav"].clean, items["late.wav"].noisy)
+    assert abs(late - aligned) < 1.0 and late > as_it_lies + 5  # scored as the pair that lines up
+    assert items["late.wav"].noisy.shape == items["late.wav"].clean.shape == (32000,)
+
+
+def test_paired_training_data_offset_in_time_is_warned_about(tmp_path, cache_dir, caplog):
+    """Training on pairs learns noisy - clean as the noise: a latency makes that target wrong throughout."""
+    import numpy as np
+    import soundfile as sf
+
+    from conftest import write_pairs
+    from denoiselab.training.data.datamodule import PairedDataModule
+
+    write_pairs(tmp_path, [f"p{i}.wav" for i in range(4)], 1.5, np.random.default_rng(3))
+
+    def warnings() -> str:
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            PairedDataModule(noisy=tmp_path / "noisy", clean=tmp_path / "clean", clip_seconds=1.0,
+                             val_fraction=0.25, cache_dir=str(cache_dir)).setup("fit")
+        return caplog.text
+
+    assert "offset in time" not in warnings()
+    late, rate = sf.read(tmp_path / "noisy" / "p1.wav", dtype="float32")
+    sf.write(tmp_path / "noisy" / "p1.wav", np.concatenate([np.zeros(160, np.float32), late]), rate)
+    said = warnings()
+    assert "pair(s) are offset in time" in said and "p1.wav lags its clean file by +10.0 ms" in said

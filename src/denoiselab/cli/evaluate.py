@@ -34,7 +34,7 @@ def run(cfg: DictConfig) -> list[dict]:
     out_dir = Path(cfg.paths.output_dir)
     d = cfg.data
     if d.get("noisy") and d.get("clean"):
-        items = paired_items(d.noisy, d.clean, d.get("max_files"))
+        items = paired_items(d.noisy, d.clean, d.get("max_files"), bool(d.get("align", False)))
     elif d.get("clean") and d.get("noise"):
         rooms = (RoomAugment(**{"p": 1.0, "seed": 1000, "cache_dir": cfg.paths.get("cache_dir"),
                                 **OmegaConf.to_container(d.rooms)}) if d.get("rooms") else None)

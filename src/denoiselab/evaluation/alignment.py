@@ -120,3 +120,17 @@ def align(rec: np.ndarray, ref: np.ndarray, max_delay: int | None = None, min_co
         raise AlignmentError(f"the reference does not match this recording: in-band correlation {corr:.2f} after "
                              f"alignment is below {min_correlation:.2f} (wrong reference file?)")
     return result, aligned.astype(np.float32)
+
+
+def pair_offset(noisy: np.ndarray, clean: np.ndarray, rate: int, seconds: float = 30.0) -> tuple[int, bool]:
+    """(samples the noisy file lags its clean reference, 0 under 1.5; whether the two correlate clearly at all),
+    from GCC-PHAT over their first ``seconds`` (a recording's latency is constant) and lags up to 1 s."""
+    k = int(seconds * rate)
+    x, ref = np.asarray(noisy[:k], np.float64), np.asarray(clean[:k], np.float64)
+    if min(x.size, ref.size) < rate // 10 or not (np.any(x) and np.any(ref)):
+        return 0, True  # too short or silent to find an offset in; the metrics say what is wrong
+    lag, _, confidence = gcc_phat(x, ref, max_delay=rate, band=passband(x, rate), sr=rate)
+    if confidence < MIN_CONFIDENCE:
+        return 0, False
+    # the peak's sub-sample fit wanders by up to about half a sample on pairs that line up exactly
+    return (int(round(lag)) if abs(lag) >= 1.5 else 0), True

@@ -25,6 +25,7 @@ from denoiselab.core.rooms import RoomAugment, reverberate
 from denoiselab.core.sources import AudioCache, category, load_tracks, match_pairs
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation import report
+from denoiselab.evaluation.alignment import pair_offset, shift
 from denoiselab.evaluation.baselines import get_baseline
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,17 @@ class TestItem:
 
 
 # ---------------------------------------------------------------------- test sets
-def paired_items(noisy_dir: str | Path, clean_dir: str | Path, max_files: int | None = None) -> list[TestItem]:
+def paired_items(noisy_dir: str | Path, clean_dir: str | Path, max_files: int | None = None,
+                 align: bool = False) -> list[TestItem]:
     """Noisy/clean pairs by matching names; noise type from the file name's category (see
     ``core.sources.category``); a clean reference at another rate than its noisy file is resampled,
-    warned about once, and both rates are recorded."""
+    warned about once, and both rates are recorded. A noisy file offset in time from its reference (a
+    recording's latency) is found by GCC-PHAT: said, since every metric compares sample by sample, or,
+    with ``align``, shifted onto the reference."""
     items = []
     mismatched: list[tuple[str, int, int]] = []
+    offsets: list[tuple[str, float]] = []  # (noisy file, ms it lags its reference)
+    unrelated: list[str] = []
     for noisy_path, clean_path in match_pairs(noisy_dir, clean_dir)[: max_files or None]:
         try:
             n, rn = audio.read(noisy_path)
@@ -59,6 +65,13 @@ def paired_items(noisy_dir: str | Path, clean_dir: str | Path, max_files: int | 
             log.warning("skipping pair: %s", err)
             continue
         n, c = audio.to_mono(n), audio.resample(audio.to_mono(c), rc, rn)
+        lag, related = pair_offset(n, c, rn)
+        if not related:
+            unrelated.append(str(noisy_path))
+        elif lag:
+            offsets.append((str(noisy_path), 1000.0 * lag / rn))
+            if align:
+                n = shift(n, lag, n.shape[-1] - lag)  # advanced by the lag (a lead is padded at the start)
         k = min(n.shape[-1], c.shape[-1])
         n, c = n[:k], c[:k]
         if rc != rn:
@@ -73,6 +86,18 @@ def paired_items(noisy_dir: str | Path, clean_dir: str | Path, max_files: int | 
                     "%d Hz); they were resampled to the noisy rate, and both rates are in per_file.csv "
                     "(rate, clean_rate). A reference below the noisy file's bandwidth makes every score pessimistic.",
                     len(mismatched), path, rn, rc)
+    if offsets:
+        path, ms = max(offsets, key=lambda o: abs(o[1]))
+        if align:
+            log.info("data.align: %d noisy file(s) shifted onto their clean reference (largest offset %s: %+.1f ms)",
+                     len(offsets), path, ms)
+        else:
+            log.warning("%d noisy file(s) are offset in time from their clean reference (e.g. %s lags it by %+.1f "
+                        "ms): every metric compares the two sample by sample, so those scores are wrong. "
+                        "data.align=true shifts each noisy file onto its reference", len(offsets), path, ms)
+    if unrelated:
+        log.warning("%d pair(s) show no clear correlation between the noisy file and its clean reference (e.g. %s): "
+                    "is it a recording of that reference?", len(unrelated), unrelated[0])
     return items
 
 

@@ -335,7 +335,23 @@ class PairedDataModule(_BaseDataModule):
                if str(n) in by_noisy and str(c) in by_clean]
         if not out:
             raise ValueError(f"No usable noisy/clean pairs in {noisy_root} and {clean_root}")
+        self._check_offsets(out, kind)
         return out
+
+    def _check_offsets(self, pairs: list[tuple[Track, Track]], kind: str, at_most: int = 50) -> None:
+        """Warn when noisy files lag their clean partners (a recording's latency): the noise target, noisy
+        minus clean, is then wrong throughout. The first ``at_most`` pairs are checked: a latency is the
+        set-up's, so it shows in any of them."""
+        from denoiselab.evaluation.alignment import pair_offset
+
+        lags = [(n.path, pair_offset(n.samples, c.samples, self.sample_rate)[0]) for n, c in pairs[:at_most]]
+        offset = [(path, lag) for path, lag in lags if lag]
+        if offset:
+            path, lag = max(offset, key=lambda o: abs(o[1]))
+            log.warning("%d of the first %d %s pair(s) are offset in time (e.g. %s lags its clean file by %+.1f ms): "
+                        "the noise target (noisy - clean) of those pairs is wrong; align the files "
+                        "(denoiselab-evaluate data.noisy=... data.clean=... measures the offsets, data.align=true "
+                        "scores them aligned)", len(offset), len(lags), kind, path, 1000.0 * lag / self.sample_rate)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
