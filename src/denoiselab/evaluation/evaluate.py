@@ -86,9 +86,16 @@ def paired_items(noisy_dir: str | Path, clean_dir: str | Path, max_files: int | 
                     "%d Hz); they were resampled to the noisy rate, and both rates are in per_file.csv "
                     "(rate, clean_rate). A reference below the noisy file's bandwidth makes every score pessimistic.",
                     len(mismatched), path, rn, rc)
+    _report_offsets(offsets, unrelated, align)
+    return items
+
+
+def _report_offsets(offsets: list[tuple[str, float]], unrelated: list[str], aligned: bool) -> None:
+    """One line for the pairs offset in time (shifted, or scored as they lie), one for those that do not
+    correlate at all."""
     if offsets:
         path, ms = max(offsets, key=lambda o: abs(o[1]))
-        if align:
+        if aligned:
             log.info("data.align: %d noisy file(s) shifted onto their clean reference (largest offset %s: %+.1f ms)",
                      len(offsets), path, ms)
         else:
@@ -98,7 +105,6 @@ def paired_items(noisy_dir: str | Path, clean_dir: str | Path, max_files: int | 
     if unrelated:
         log.warning("%d pair(s) show no clear correlation between the noisy file and its clean reference (e.g. %s): "
                     "is it a recording of that reference?", len(unrelated), unrelated[0])
-    return items
 
 
 def mixed_items(clean_dir: str | Path, noise_dir: str | Path, snrs: Sequence[float], seed: int,
