@@ -40,7 +40,7 @@ def test_quality_callback_logs_metrics_and_media_to_wandb_and_tensorboard(corpus
 
 
 @pytest.mark.slow
-def test_compare_ranks_a_wandb_multirun_by_each_jobs_recorded_best(corpus, cache_dir, tmp_path):
+def test_compare_ranks_a_wandb_multirun_by_each_jobs_recorded_best(corpus, cache_dir, tmp_path, capsys):
     """The README's own example: a logger=wandb sweep (no CSV logs), then denoiselab-compare. The ranking
     must follow each job's monitored best as its checkpoint callback recorded it (an independent source),
     show steps and parameters, and list a job without metrics last, saying so."""
@@ -74,3 +74,8 @@ def test_compare_ranks_a_wandb_multirun_by_each_jobs_recorded_best(corpus, cache
     assert rows[3]["rank"] == "–" and "no metrics" in rows[3]["note"]
     md = (sweep / "compare.md").read_text()
     assert "| rank |" in md and "steps" in md and "3_broken: no metrics" in md
+    capsys.readouterr()
+    assert main([str(sweep), "--metrics", "val/pesq"]) == 1  # a misspelt metric: what was logged is listed
+    said = capsys.readouterr()
+    assert "0_unet: none of val/pesq logged; it logged val/loss, " in said.out and "val/si_sdr" in said.out
+    assert "has any of val/pesq; the jobs logged val/loss, " in said.err

@@ -91,9 +91,10 @@ def test_a_noisy_file_offset_from_its_reference_is_said_and_aligned_on_request(t
     import numpy as np
     import soundfile as sf
 
-    from conftest import speechlike
     from denoiselab.evaluation.evaluate import paired_items
     from denoiselab.evaluation.metrics import si_sdr
+
+    from conftest import speechlike
 
     rng = np.random.default_rng(5)
     (tmp_path / "noisy").mkdir()
@@ -129,8 +130,9 @@ def test_paired_training_data_offset_in_time_is_warned_about(tmp_path, cache_dir
     import numpy as np
     import soundfile as sf
 
-    from conftest import write_pairs
     from denoiselab.training.data.datamodule import PairedDataModule
+
+    from conftest import write_pairs
 
     write_pairs(tmp_path, [f"p{i}.wav" for i in range(4)], 1.5, np.random.default_rng(3))
 

@@ -53,7 +53,9 @@ def _main(argv: list[str] | None = None) -> int:
         if r["note"]:
             print(f"{r['job']}: {r['note']}")
     if not present:
-        print(f"denoiselab-compare: no job in {sweep} has any of {', '.join(metrics)}", file=sys.stderr)
+        logged = sorted({m for r in rows for m in r["logged"]})
+        print(f"denoiselab-compare: no job in {sweep} has any of {', '.join(metrics)}"
+              + (f"; the jobs logged {', '.join(logged)} (--metrics chooses)" if logged else ""), file=sys.stderr)
         return 1
     print(f"written: {sweep / 'compare.md'}")
     return 0

@@ -73,8 +73,11 @@ def job_summary(job: Path, metrics: list[str]) -> dict[str, Any]:
             val = float(v)
             if math.isnan(row[m]) or _better(m, val, row[m]):
                 row[m] = val
+    logged = sorted({k for r in source for k, v in r.items() if k.startswith("val/") and v not in (None, "")})
+    row["logged"] = logged
     if all(math.isnan(row[m]) for m in metrics):
-        row["note"] = ("no metrics: the job has no metrics.jsonl or CSV log with these metrics "
+        row["note"] = (f"none of {', '.join(metrics)} logged; it logged {', '.join(logged)}" if logged else
+                       "no metrics: the job has no metrics.jsonl or CSV log with validation metrics "
                        "(did it fail before its first validation?)")
     best = best_checkpoint(job)
     row["best_checkpoint"] = str(best) if best else ""
