@@ -76,3 +76,19 @@ def test_manifest_paths_cannot_escape_the_root(tmp_path):
     m.write_text("kind,path,split\nclean,../../etc/passwd,train\n")
     with pytest.raises(ValueError, match="escapes the data root"):
         MixtureDataModule(manifest=m, root=tmp_path)
+
+
+def test_a_kind_left_without_clips_is_refused_where_it_happens(long_sources, tmp_path):
+    """Every clean file shorter than a clip: prepare stops naming the folder and the reasons instead of writing
+    a manifest without speech, and a manifest without training noise is refused by name at training."""
+    from denoiselab.core.errors import UserError
+
+    c, n = long_sources
+    with pytest.raises(UserError, match=r"no clean clips from the 6 file\(s\) in .*src_clean \(6 too short; "
+                                        r"clips are 20 s\); lower --clip-seconds"):
+        prepare(c, n, tmp_path / "out", clip_seconds=20.0)
+    assert not (tmp_path / "out" / "manifest.csv").exists()
+    m = tmp_path / "manifest.csv"
+    m.write_text("kind,path,split\nclean,a.wav,train\nnoise,b.wav,val\n")
+    with pytest.raises(UserError, match="lists no noise clips for training"):
+        MixtureDataModule(manifest=m)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from denoiselab.core import audio
+from denoiselab.core.errors import UserError
 from denoiselab.core.mixing import mix_at_snr
 from denoiselab.core.progress import track
 from denoiselab.core.sources import split_by_file
@@ -77,6 +78,7 @@ def prepare(clean: str | Path, noise: str | Path, out: str | Path, sample_rate: 
             raise ValueError(f"no audio files found in {root}")
         train, val = split_by_file(files, val_fraction, seed + (kind == "noise"))
         split_of = {**{str(p): "train" for p in train}, **{str(p): "val" for p in val}}
+        before = stats.copy()
         for src in track(files, f"preparing {kind}", "files"):
             try:
                 wave = audio.load_mono(src, sample_rate)
@@ -109,6 +111,13 @@ def prepare(clean: str | Path, noise: str | Path, out: str | Path, sample_rate: 
                 rows.append({"kind": kind, "path": str(dst.relative_to(out)), "duration": clip / sample_rate,
                              "rate": sample_rate, "source": str(src), "rms_db": round(audio.rms_db(x), 2),
                              "split": split})
+        if not any(r["kind"] == kind for r in rows):
+            for path, why in skipped:
+                log.warning("skipped %s: %s", path, why)
+            lost = stats - before
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(lost.items()) if n) or "nothing usable"
+            raise UserError(f"no {kind} clips from the {len(files)} file(s) in {root} ({why}; clips are "
+                            f"{clip_seconds:g} s); lower --clip-seconds or check the files (reasons above)")
     report.write_csv(out / "manifest.csv", rows, MANIFEST_COLUMNS)
     for kind in ("clean", "noise"):
         share = validation_share(rows, kind)

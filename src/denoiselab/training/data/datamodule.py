@@ -393,6 +393,10 @@ def read_manifest(manifest: str | Path, root: str | Path | None = None) -> tuple
             if row["kind"] not in ("clean", "noise") or row["split"] not in ("train", "val"):
                 raise ValueError(f"{manifest}:{line}: kind must be clean|noise and split train|val")
             lists.setdefault((row["kind"], row["split"]), []).append(p)
+    for kind in ("clean", "noise"):
+        if not lists.get((kind, "train")):
+            raise UserError(f"{manifest} lists no {kind} clips for training (split=train); re-run denoiselab-prepare "
+                            "on a folder with usable recordings, or give data.clean/data.noise folders")
     return (lists.get(("clean", "train"), []), lists.get(("noise", "train"), []),
             lists.get(("clean", "val")) or None, lists.get(("noise", "val")) or None)
 
