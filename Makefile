@@ -39,14 +39,14 @@ demo: install
 # 94 minutes on 2 CPU cores) and export its monitored-best checkpoint into the package as float16 weights.
 model: install
 	WANDB_MODE=offline $(PY) -m denoiselab.cli.train experiment=default_model hydra.run.dir=outputs/default_model auto_resume=true
-	$(PY) -m denoiselab.cli.export --ckpt outputs/default_model --out src/denoiselab/pretrained/default.pt --half
+	$(PY) -m denoiselab.cli.export --ckpt outputs/default_model --out src/denoiselab/pretrained/default.pt --half --force
 
 # The device-evaluation model (only the room counts as noise): 12 CPU-minutes of fine-tuning the default model
 # with data/device_path=random (conf/experiment/device_eval.yaml), its final state exported (val SI-SDR cannot
 # see whether device defects are kept, so the monitored best is not the criterion here).
 device-model: install
 	WANDB_MODE=offline $(PY) -m denoiselab.cli.train experiment=device_eval hydra.run.dir=outputs/device_eval auto_resume=true
-	$(PY) -m denoiselab.cli.export --ckpt outputs/device_eval/checkpoints/last.ckpt --out src/denoiselab/pretrained/device_eval.pt --half
+	$(PY) -m denoiselab.cli.export --ckpt outputs/device_eval/checkpoints/last.ckpt --out src/denoiselab/pretrained/device_eval.pt --half --force
 
 bench: install
 	$(PY) benchmarks/run_all.py

@@ -64,7 +64,7 @@ def test_conformer_onnx_export_is_refused_on_the_cli_and_nothing_is_written(tmp_
     src = save_inference(_model("conformer"), tmp_path / "conformer.pt")
     out = tmp_path / "conformer.onnx"
     assert main(["--ckpt", str(src), "--out", str(out), "--format", "onnx"]) == 2
-    assert "use --format torchscript" in capsys.readouterr().err and not out.exists()
+    assert "export a TorchScript file (--out NAME.ts)" in capsys.readouterr().err and not out.exists()
 
 
 def test_torchscript_and_inference_formats(tiny_ckpt, tmp_path, capsys):
@@ -77,3 +77,23 @@ def test_torchscript_and_inference_formats(tiny_ckpt, tmp_path, capsys):
 def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path, capsys):
     assert main(["--ckpt", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "x.pt")]) == 2
     assert "denoiselab-export: error: model file not found" in capsys.readouterr().err
+
+
+def test_the_format_follows_the_extension_and_an_existing_file_is_kept(tiny_ckpt, tmp_path, capsys):
+    """--out model.onnx writes ONNX without --format; ONNX into a .pt file (read back as the wrong kind) is
+    refused naming the right name; a second export to the same file keeps the first unless --force."""
+    out = tmp_path / "model.onnx"
+    assert main(["--ckpt", str(tiny_ckpt), "--out", str(out)]) == 0
+    assert "parity with PyTorch" in capsys.readouterr().out
+    x = torch.randn(1, 24011) * 0.1
+    assert (load_denoiser(tiny_ckpt).enhance(x) - load_denoiser(out).enhance(x)).abs().max() < 1e-4
+    assert main(["--ckpt", str(tiny_ckpt), "--out", str(tmp_path / "m.pt"), "--format", "onnx"]) == 2
+    assert "the extension .pt stands for inference; name the file" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
+    assert main(["--ckpt", str(tiny_ckpt), "--out", str(tmp_path / "m.bin")]) == 2
+    assert "say --format" in capsys.readouterr().err
+    before = out.stat().st_mtime_ns, out.read_bytes()
+    assert main(["--ckpt", str(tiny_ckpt), "--out", str(out)]) == 2
+    assert "exists; --force replaces it" in capsys.readouterr().err
+    assert (out.stat().st_mtime_ns, out.read_bytes()) == before
+    assert main(["--ckpt", str(tiny_ckpt), "--out", str(out), "--force"]) == 0

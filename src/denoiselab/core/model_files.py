@@ -200,8 +200,8 @@ def parity(denoiser: Denoiser, run: Callable[[torch.Tensor], np.ndarray | torch.
                 got = torch.as_tensor(run(mag))
             except Exception as exc:  # onnxruntime / TorchScript shape errors
                 raise ExportError(f"the exported {denoiser.net_name} does not run at {t} frames (its graph keeps "
-                                  f"the export length: {type(exc).__name__}); use --format torchscript or the "
-                                  "PyTorch model file (denoiselab-export without --format) for this backbone") from None
+                                  f"the export length: {type(exc).__name__}); export a TorchScript file "
+                                  "(--out NAME.ts) or the PyTorch model file (NAME.pt) for this backbone") from None
         worst = max(worst, float((ref - got).abs().max()))
     return worst
 
