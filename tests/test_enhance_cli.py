@@ -77,6 +77,27 @@ def test_output_into_the_input_folder_is_refused(tiny_ckpt, inputs):
     assert _digest(inputs) == before
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_read_as_input(tiny_ckpt, inputs, capsys, caplog):
+    """`enhance in/ --out in/denoised` twice: the second run skips the six outputs it made instead of
+    denoising them again into in/denoised/denoised/ and failing on the originals; --out the input folder
+    itself, or a file, is refused before anything is written."""
+    out = inputs / "denoised"
+    args = [str(inputs), "--ckpt", str(tiny_ckpt), "--out", str(out)]
+    assert main(args) == 0
+    made = _digest(out)
+    assert len([k for k in made if not k.endswith(".json")]) == 6
+    with caplog.at_level("INFO"):
+        assert main(args) == 0
+    assert caplog.text.count("exists (use --overwrite to replace it)") == 6
+    assert _digest(out) == made and not (out / "denoised").exists()
+    before = _digest(inputs)
+    assert main([str(inputs), "--ckpt", str(tiny_ckpt), "--out", str(inputs), "--overwrite"]) == 2
+    assert "is the input folder" in capsys.readouterr().err
+    assert main([str(inputs), "--ckpt", str(tiny_ckpt), "--out", str(inputs / "mono8.wav")]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+    assert _digest(inputs) == before
+
+
 def test_killed_run_leaves_no_partial_file_under_the_final_name(tiny_ckpt, tmp_path):
     long = tmp_path / "long.wav"
     sf.write(long, np.random.default_rng(0).standard_normal(16000 * 120).astype(np.float32) * 0.1, 16000)

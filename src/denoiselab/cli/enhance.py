@@ -36,14 +36,21 @@ log = logging.getLogger("denoiselab.enhance")
 WRITABLE = {"WAV", "FLAC", "OGG", "AIFF", "AU", "W64"}
 
 
-def collect_inputs(specs: list[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """(input file, relative output path) pairs, and messages for inputs that gave nothing."""
+def collect_inputs(specs: list[str], out_dir: Path | None = None) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(input file, relative output path) pairs, and messages for inputs that gave nothing. Files under
+    ``out_dir`` are not inputs: `enhance recordings/ --out recordings/cleaned` run twice must not denoise
+    its own outputs again."""
     pairs: list[tuple[Path, Path]] = []
     problems: list[str] = []
+    outputs = out_dir.expanduser().resolve() if out_dir is not None else None
+
+    def ours(f: Path) -> bool:
+        return outputs is not None and f.resolve().is_relative_to(outputs)
+
     for spec in specs:
         p = Path(spec).expanduser()
         if p.is_dir():
-            found = [f for f in audio.find_audio(p)]
+            found = [f for f in audio.find_audio(p) if not ours(f)]
             if not found:
                 problems.append(f"{p}: no audio files found in this folder "
                                 f"(looked for {', '.join(audio.AUDIO_EXTENSIONS)})")
@@ -52,7 +59,7 @@ def collect_inputs(specs: list[str]) -> tuple[list[tuple[Path, Path]], list[str]
             pairs.append((p, Path(p.name)))
         elif glob.has_magic(spec):
             base = Path(_glob_base(spec))
-            found = sorted(Path(f) for f in glob.glob(spec, recursive=True) if Path(f).is_file())
+            found = sorted(Path(f) for f in glob.glob(spec, recursive=True) if Path(f).is_file() and not ours(Path(f)))
             if not found:
                 problems.append(f"{spec}: the pattern matches no files")
             pairs += [(f, f.relative_to(base) if f.is_relative_to(base) else Path(f.name)) for f in found]
@@ -127,7 +134,13 @@ def write_manifest(out_dir: Path, made: dict[str, dict]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out).expanduser()
-    pairs, problems = collect_inputs(args.inputs)
+    if out_dir.is_file():
+        raise UserError(f"--out {out_dir} is a file; give a folder (outputs keep the inputs' names)")
+    for spec in args.inputs:
+        if Path(spec).expanduser().is_dir() and Path(spec).expanduser().resolve() == out_dir.resolve():
+            raise UserError(f"--out {out_dir} is the input folder: the outputs would replace the recordings; "
+                            f"choose another --out (e.g. {out_dir / 'denoised'})")
+    pairs, problems = collect_inputs(args.inputs, out_dir)
     for msg in problems:
         log.error("%s", msg)
     inputs_resolved = {p.resolve() for p, _ in pairs}
