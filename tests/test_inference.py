@@ -100,6 +100,27 @@ def test_api_keeps_shape_type_and_rate(tiny_ckpt, shape, rate):
     assert model.enhance(x, rate, downmix=True).shape == shape[-1:]
 
 
+def test_api_takes_soundfile_and_scipy_arrays_as_they_are_read(tiny_ckpt, tmp_path):
+    """sf.read gives [T, C]; scipy's wavfile and sf.read(dtype='int16') give integer PCM. Both go in as read and
+    come back in the same layout and dtype, equal to the [C, T] float result (a [T, C] array used to be taken
+    as T channels of C samples each: 96000 tiny channels that never finished)."""
+    import soundfile as sf
+
+    model = load_model(tiny_ckpt)
+    x = np.random.default_rng(2).standard_normal((2, 48000)).astype(np.float32) * 0.1
+    sf.write(tmp_path / "st.wav", x.T, 48000, subtype="PCM_16")
+    as_read, rate = sf.read(tmp_path / "st.wav", dtype="float32")
+    assert as_read.shape == (48000, 2)
+    channels_first = model.enhance(np.ascontiguousarray(as_read.T), rate)
+    y = model.enhance(as_read, rate)
+    assert y.shape == (48000, 2) and np.array_equal(y, channels_first.T)
+    pcm, _ = sf.read(tmp_path / "st.wav", dtype="int16")
+    yi = model.enhance(pcm, rate)
+    assert yi.dtype == np.int16 and yi.shape == (48000, 2)
+    assert np.abs(yi / 32768.0 - y).max() <= 1.5 / 32768  # the float result, rounded to 16 bits
+    assert model.enhance(pcm[:, 0], rate, downmix=True).dtype == np.int16
+
+
 def test_strength_and_attenuation_limit(tiny_ckpt):
     x = np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1
     assert np.abs(load_model(tiny_ckpt, strength=0.0).enhance(x, 16000) - x).max() < 1e-5

@@ -142,11 +142,25 @@ class Enhancer:
 
     # ---- arrays
     def enhance(self, waveform: np.ndarray | torch.Tensor, sample_rate: int, downmix: bool = False):
-        """Denoise [T] or [C, T] audio at any rate; returns the same type, shape (mono if downmix) and rate."""
+        """Denoise [T], [C, T] or [T, C] audio at any rate; returns the same type, dtype, layout (mono if downmix)
+        and rate. The longer axis is time, so soundfile's [T, C] arrays go in as read. Integer PCM (scipy's
+        wavfile, soundfile with dtype='int16') is scaled to [-1, 1) and the result returned as that integer type."""
         is_torch = isinstance(waveform, torch.Tensor)
-        x = waveform.detach().cpu().float().numpy() if is_torch else np.asarray(waveform, dtype=np.float32)
+        pcm = None if is_torch else np.asarray(waveform).dtype
+        if pcm is not None and not np.issubdtype(pcm, np.signedinteger):
+            pcm = None
+        if is_torch:
+            x = waveform.detach().cpu().float().numpy()
+        elif pcm is not None:
+            x = np.asarray(waveform, dtype=np.float32) / float(-np.iinfo(pcm).min)
+        else:
+            x = np.asarray(waveform, dtype=np.float32)
         if x.ndim not in (1, 2):
-            raise ValueError(f"waveform must be [samples] or [channels, samples], got shape {tuple(x.shape)}")
+            raise ValueError(f"waveform must be [samples], [channels, samples] or [samples, channels], "
+                             f"got shape {tuple(x.shape)}")
+        time_first = x.ndim == 2 and x.shape[0] > x.shape[1]  # more channels than samples is never audio
+        if time_first:
+            x = np.ascontiguousarray(x.T)
         if int(sample_rate) <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         if not np.isfinite(x).all():
@@ -163,7 +177,13 @@ class Enhancer:
             out = np.concatenate(blocks, -1)
         if mono_in or downmix:
             out = out[0]
-        return torch.from_numpy(np.ascontiguousarray(out)).to(waveform.dtype) if is_torch else out
+        elif time_first:
+            out = out.T
+        out = np.ascontiguousarray(out)
+        if pcm is not None:
+            info = np.iinfo(pcm)
+            return np.clip(np.round(out * float(-info.min)), info.min, info.max).astype(pcm)
+        return torch.from_numpy(out).to(waveform.dtype) if is_torch else out
 
 
 def load_model(path: str | Path | None = None, accelerator: str = "cpu", **settings: Any) -> Enhancer:
