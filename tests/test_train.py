@@ -348,3 +348,25 @@ def test_best_checkpoint_prefers_the_recorded_best_over_the_newest(tmp_path, mod
     _fake_ckpt(d / "last.ckpt", 30, bad, "/elsewhere/run/checkpoints/best-a.ckpt", mode)
     assert best_checkpoint(d) == d / "best-a.ckpt"
     assert best_checkpoint(tmp_path / "nothing") is None
+
+
+@pytest.mark.parametrize("given,lightning", [("00:00:05:00", "00:00:05:00"), ("00:05:00", "00:00:05:00"),
+                                             ("5:00", "00:00:05:00"), (300, "00:00:05:00"), ("90", "00:00:01:30"),
+                                             ("1:02:03:04", "01:02:03:04")])
+def test_max_time_in_the_formats_people_write_reaches_lightning_as_dd_hh_mm_ss(given, lightning):
+    """Lightning's parser takes DD:HH:MM:SS only and fails on 00:05:00 with a traceback: HH:MM:SS, MM:SS and
+    seconds are turned into it, anything else is refused naming the key."""
+    from omegaconf import OmegaConf
+
+    from denoiselab.core.errors import UserError
+    from denoiselab.training.train import normalize_max_time
+
+    cfg = OmegaConf.create({"trainer": {"max_time": given}})
+    normalize_max_time(cfg)
+    assert cfg.trainer.max_time == lightning
+    for bad in ("5min", 0, "00:0x:00"):
+        with pytest.raises(UserError, match=f"trainer.max_time={bad}: give DD:HH:MM:SS"):
+            normalize_max_time(OmegaConf.create({"trainer": {"max_time": bad}}))
+    kept = OmegaConf.create({"trainer": {"max_time": {"minutes": 5}}})
+    normalize_max_time(kept)
+    assert kept.trainer.max_time == {"minutes": 5}

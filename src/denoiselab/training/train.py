@@ -96,6 +96,25 @@ def epoch_limit(cfg: DictConfig) -> dict[str, Any]:
     return {"max_epochs": -1} if clock and no_steps and trainer.get("max_epochs") is None else {}
 
 
+def normalize_max_time(cfg: DictConfig) -> None:
+    """trainer.max_time as Lightning reads it (DD:HH:MM:SS), from that or HH:MM:SS, MM:SS or seconds (as
+    time_budget takes them): Lightning's own parser fails on anything else with a traceback."""
+    value = cfg.trainer.get("max_time")
+    if value in (None, "") or isinstance(value, DictConfig):  # {minutes: 5}: Lightning takes it as it is
+        return
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise UserError(f"trainer.max_time={value}: give DD:HH:MM:SS (00:00:05:00 is five minutes), HH:MM:SS, "
+                        "MM:SS or seconds")
+    whole = int(round(seconds))
+    with open_dict(cfg):
+        cfg.trainer.max_time = (f"{whole // 86400:02d}:{whole // 3600 % 24:02d}:{whole // 60 % 60:02d}:"
+                                f"{whole % 60:02d}")
+
+
 def fit_strategy_to_accelerator(cfg: DictConfig) -> None:
     """Sync BatchNorm needs a GPU (torch's SyncBatchNorm refuses CPU modules): on CPU, e.g.
     ``trainer=ddp trainer.accelerator=cpu`` with gloo, each rank keeps its own BatchNorm statistics,
@@ -156,6 +175,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Train/test one configuration; returns the final metrics (floats)."""
     run_dir = Path(cfg.paths.output_dir)
     check_output_dir(run_dir)
+    normalize_max_time(cfg)
     check_scheduler_budget(cfg)
     fit_strategy_to_accelerator(cfg)
     L.seed_everything(int(cfg.seed), workers=True)
