@@ -148,3 +148,14 @@ def test_paired_training_data_offset_in_time_is_warned_about(tmp_path, cache_dir
     sf.write(tmp_path / "noisy" / "p1.wav", np.concatenate([np.zeros(160, np.float32), late]), rate)
     said = warnings()
     assert "pair(s) are offset in time" in said and "p1.wav lags its clean file by +10.0 ms" in said
+
+
+def test_more_names_than_checkpoints_is_refused(tiny_ckpt):
+    """names label ckpt in order: a name left over means the labels are not what the user thinks."""
+    from denoiselab.core.errors import UserError
+    from denoiselab.evaluation.evaluate import build_systems
+
+    with pytest.raises(UserError, match="names has 2 entries for 1 ckpt"):
+        build_systems([str(tiny_ckpt)], ["mine", "theirs"], ["noisy"], "cpu", 1.0, None)
+    systems = build_systems([str(tiny_ckpt), str(tiny_ckpt)], ["mine"], ["noisy"], "cpu", 1.0, None)
+    assert list(systems)[:2] == ["noisy", "mine"] and len(systems) == 3

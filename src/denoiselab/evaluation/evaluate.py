@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from denoiselab.core import audio
+from denoiselab.core.errors import UserError
 from denoiselab.core.files import safe_filename
 from denoiselab.core.mixing import loop_crop, mix_at_snr, peak_normalize, snr_gain
 from denoiselab.core.progress import track
@@ -215,6 +216,9 @@ def build_systems(ckpts: Sequence[str], names: Sequence[str], baselines: Sequenc
     from denoiselab.core.enhancer import Enhancer
     from denoiselab.core.model_files import DEFAULT_NAME, load_denoiser
 
+    if len(names) > len(ckpts):
+        raise UserError(f"names has {len(names)} entries for {len(ckpts)} ckpt(s): names label ckpt in order, so "
+                        "one of them would label nothing (give as many names as checkpoints, or fewer)")
     systems: dict[str, Callable] = {}
     for b in ["noisy", *[b for b in baselines if b != "noisy"]]:
         systems[b] = get_baseline(b)
