@@ -4,6 +4,7 @@ import torch
 
 from denoiselab.core.denoiser import Denoiser
 from denoiselab.core.enhancer import Enhancer, load_model
+from denoiselab.core.errors import UserError
 from denoiselab.core.model_files import load_denoiser, save_inference
 
 
@@ -139,6 +140,10 @@ def test_bad_inputs_are_refused_clearly(tiny_ckpt, tmp_path):
         model.enhance(np.zeros((1, 2, 3), dtype=np.float32), 16000)
     with pytest.raises(ValueError, match="strength"):
         load_model(tiny_ckpt, strength=2.0)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):  # was taken as 1, silently
+        load_model(tiny_ckpt, batch_size=0)
+    with pytest.raises(UserError, match="accelerator 'tpu' is not a torch device"):  # was torch's traceback
+        load_model(tiny_ckpt, accelerator="tpu")
     with pytest.raises(FileNotFoundError, match="model file not found"):
         load_model(tmp_path / "nope.ckpt")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")

@@ -71,12 +71,17 @@ class Enhancer:
                 max(DEFAULT_CONTEXT_SECONDS, math.ceil(10 * field_samples / denoiser.sample_rate) / 10)
         if chunk_seconds <= 0 or context_seconds < 0:
             raise ValueError("chunk_seconds must be > 0 and context_seconds >= 0")
-        self.device = torch.device(accelerator)
+        try:
+            self.device = torch.device(accelerator)
+        except RuntimeError:
+            raise UserError(f"accelerator {accelerator!r} is not a torch device; use cpu, cuda or cuda:N") from None
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise UserError("accelerator cuda was asked for, but no CUDA GPU is available; use accelerator cpu")
         self.denoiser = denoiser.to(self.device).eval()
         self.chunk_seconds, self.context_seconds = float(chunk_seconds), float(context_seconds)
-        self.batch_size = max(1, int(batch_size))
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
         self.strength = float(strength)
         self.floor = 0.0 if atten_limit_db is None else float(10 ** (-atten_limit_db / 20))
         #: True when chunked output equals whole-file output (bounded receptive field within the context)
