@@ -109,7 +109,7 @@ def normalize_max_time(cfg: DictConfig) -> None:
     if not seconds > 0:
         raise UserError(f"trainer.max_time={value}: give DD:HH:MM:SS (00:00:05:00 is five minutes), HH:MM:SS, "
                         "MM:SS or seconds")
-    whole = int(round(seconds))
+    whole = max(1, int(round(seconds)))  # Lightning counts whole seconds
     with open_dict(cfg):
         cfg.trainer.max_time = (f"{whole // 86400:02d}:{whole // 3600 % 24:02d}:{whole // 60 % 60:02d}:"
                                 f"{whole % 60:02d}")
