@@ -395,3 +395,25 @@ def test_without_a_model_choice_the_device_evaluation_model_is_used_and_named():
     assert info["denoiser"].endswith("device_eval.pt")
     _, general = build_denoiser("default", None, "cpu", 1.0, None)
     assert general["denoiser"].endswith("default.pt")
+
+
+def test_a_manifest_naming_files_that_do_not_exist_is_refused_before_scoring(tmp_path):
+    """A typo in a lab's manifest.csv (a recording or a reference that is not there) stops the run naming the
+    lines, instead of 'unreadable audio (System error.)' per file and a device ranked with no recordings."""
+    import numpy as np
+    import soundfile as sf
+
+    from denoiselab.core.errors import UserError
+    from denoiselab.evaluation.device import discover
+
+    (tmp_path / "phone").mkdir()
+    (tmp_path / "reference").mkdir()
+    sf.write(tmp_path / "phone" / "a.wav", np.zeros(1600, np.float32), 16000)
+    sf.write(tmp_path / "reference" / "a.wav", np.zeros(1600, np.float32), 16000)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("device,file,reference\nphone,phone/a.wav,reference/a.wav\n")
+    assert [r.device for r in discover(tmp_path)] == ["phone"]
+    manifest.write_text("device,file,reference\nphone,phone/a.wav,reference/a.wav\nphone,phone/b.wav,reference/a.wav\n"
+                        "laptop,phone/a.wav,reference/typo.wav\n")
+    with pytest.raises(UserError, match=r"names 2 file\(s\) that do not exist: line 3: .*b\.wav; line 4: .*typo\.wav"):
+        discover(tmp_path)

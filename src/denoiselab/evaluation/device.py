@@ -26,6 +26,7 @@ import numpy as np
 
 from denoiselab import __version__
 from denoiselab.core import audio
+from denoiselab.core.errors import UserError
 from denoiselab.core.files import safe_filename, sha1_of
 from denoiselab.core.progress import track
 from denoiselab.evaluation import metrics as M
@@ -59,12 +60,19 @@ def discover(devices_dir: str | Path, reference_dir: str | Path | None = None) -
     manifest = root / "manifest.csv"
     recs: list[Recording] = []
     if manifest.is_file():
+        missing: list[str] = []
         with open(manifest, newline="") as fh:
             for line, row in enumerate(csv.DictReader(fh), 2):
                 if not row.get("device") or not row.get("file"):
                     raise ValueError(f"{manifest}:{line}: needs device and file columns")
                 ref = row.get("reference") or None
-                recs.append(Recording(row["device"], _resolve(root, row["file"]), _resolve(root, ref) if ref else None))
+                rec = Recording(row["device"], _resolve(root, row["file"]), _resolve(root, ref) if ref else None)
+                missing += [f"line {line}: {p}" for p in (rec.path, rec.reference) if p is not None and not p.exists()]
+                recs.append(rec)
+        if missing:  # a typo in a lab's manifest, not a bad recording: stop before hours of scoring
+            more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+            raise UserError(f"{manifest} names {len(missing)} file(s) that do not exist: {'; '.join(missing[:5])}"
+                            f"{more} (paths are relative to {root})")
         return recs
     ref_dir = Path(reference_dir) if reference_dir else root / "reference"
     refs = ({p.relative_to(ref_dir).with_suffix("").as_posix(): p for p in audio.find_audio(ref_dir)}
