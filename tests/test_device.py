@@ -417,3 +417,8 @@ def test_a_manifest_naming_files_that_do_not_exist_is_refused_before_scoring(tmp
                         "laptop,phone/a.wav,reference/typo.wav\n")
     with pytest.raises(UserError, match=r"names 2 file\(s\) that do not exist: line 3: .*b\.wav; line 4: .*typo\.wav"):
         discover(tmp_path)
+    from denoiselab.core import audio
+
+    for read in (audio.read, audio.info):  # and anywhere else a path is gone: said so, not libsndfile's words
+        with pytest.raises(audio.AudioError, match="b.wav: no such file"):
+            read(tmp_path / "phone" / "b.wav")

@@ -52,6 +52,8 @@ def info(path: str | Path) -> AudioInfo:
     try:
         i = sf.info(str(path))
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError
+        if not Path(path).exists():  # libsndfile says only "System error."
+            raise AudioError(path, "no such file") from None
         raise AudioError(path, f"unreadable audio ({_short(exc, path)})") from None
     return AudioInfo(str(path), int(i.samplerate), int(i.channels), int(i.frames), i.format, i.subtype)
 
@@ -65,6 +67,8 @@ def read(path: str | Path, start: int = 0, frames: int = -1) -> tuple[np.ndarray
     try:
         data, rate = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as exc:
+        if not Path(path).exists():  # libsndfile says only "System error."
+            raise AudioError(path, "no such file") from None
         raise AudioError(path, f"unreadable audio ({_short(exc, path)})") from None
     if rate <= 0:
         raise AudioError(path, f"invalid sample rate {rate}")
