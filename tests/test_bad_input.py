@@ -26,6 +26,7 @@ BAD_CONFIGS = [
     (["model.net.depth=0"], "unet needs depth >= 1"),
     (["model/scheduler=onecycle", "trainer.max_steps=-1"], "model/scheduler=onecycle spans trainer.max_steps"),
     (["model/scheduler=cosine_time", "trainer.max_time=null"], "model/scheduler=cosine_time decays over a time"),
+    (["trainer.max_time=5min"], "trainer.max_time=5min: give DD:HH:MM:SS"),
 ]
 
 
@@ -36,6 +37,15 @@ def test_bad_config_fails_before_any_work_naming_the_key(corpus, cache_dir, tmp_
         run(cfg)
     assert message in str(info.value)
     assert not (tmp_path / "run" / "checkpoints").exists()  # nothing was trained
+
+
+def test_the_speech_folder_given_as_noise_is_refused(corpus, cache_dir, tmp_path):
+    """data.noise = data.clean (or a folder holding it) would teach the model to remove speech."""
+    for noise in (corpus["clean"], corpus["clean"].parent):
+        cfg = compose_train(["experiment=tiny", *corpus_overrides(corpus, cache_dir), f"data.noise={noise}"],
+                            tmp_path / "run")
+        with pytest.raises(Exception, match="overlap: the speech would be mixed in as noise"):
+            run(cfg)
 
 
 def _lying_header(path):

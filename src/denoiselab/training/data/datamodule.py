@@ -175,6 +175,7 @@ class MixtureDataModule(_BaseDataModule):
         if not manifest:
             _require_paths(clean=clean, noise=noise, val_clean=val_clean, val_noise=val_noise,
                            test_clean=test_clean, test_noise=test_noise)
+            _refuse_speech_as_noise(clean, noise)
         self.clean, self.noise = clean, noise
         self.val_clean, self.val_noise = val_clean, val_noise
         self.test_clean, self.test_noise = test_clean, test_noise
@@ -409,6 +410,18 @@ def _require_paths(**paths: Any) -> None:
         for p in _roots(value):
             if not Path(str(p)).expanduser().exists():
                 raise FileNotFoundError(f"data.{key}: no such file or folder: {p}{nearest_path_hint(p)}")
+
+
+def _refuse_speech_as_noise(clean: PathLike, noise: PathLike) -> None:
+    """data.noise naming the speech folder (or one inside it, or the other way round) would teach the model
+    to remove speech: a copy-paste slip worth one line, not an hour of training."""
+    speech = [Path(str(c)).expanduser().resolve() for c in _roots(clean)]
+    for n in _roots(noise):
+        n = Path(str(n)).expanduser().resolve()
+        for c in speech:
+            if n == c or n.is_relative_to(c) or (c.is_dir() and c.is_relative_to(n)):
+                raise UserError(f"data.noise ({n}) and data.clean ({c}) overlap: the speech would be mixed in as "
+                                "noise and the model would learn to remove it; give the noise recordings' own folder")
 
 
 def _roots(x: PathLike) -> list:
