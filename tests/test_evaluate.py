@@ -159,3 +159,20 @@ def test_more_names_than_checkpoints_is_refused(tiny_ckpt):
         build_systems([str(tiny_ckpt)], ["mine", "theirs"], ["noisy"], "cpu", 1.0, None)
     systems = build_systems([str(tiny_ckpt), str(tiny_ckpt)], ["mine"], ["noisy"], "cpu", 1.0, None)
     assert list(systems)[:2] == ["noisy", "mine"] and len(systems) == 3
+
+
+@pytest.mark.parametrize("override,said", [
+    ("data.snrs=[]", "data.snrs is empty"),  # scored nothing and printed an empty table, exit 0
+    ("data.max_files=0", "data.max_files must be >= 1"),  # was every file
+    ("data.max_seconds=-1", "data.max_seconds must be > 0"),  # cut the last second off every file
+    ("metrics=[]", "metrics is empty"),
+    ("examples=-1", "examples must be >= 0"),
+])
+def test_settings_that_would_score_nothing_or_something_else_are_refused(corpus, tmp_path, override, said):
+    from denoiselab.core.errors import UserError
+
+    cfg = compose_train([f"data.clean={corpus['clean']}", f"data.noise={corpus['noise']}", override],
+                        tmp_path / "ev", config_name="evaluate")
+    with pytest.raises(UserError, match=said):
+        run(cfg)
+    assert not (tmp_path / "ev" / "summary.csv").exists()

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from denoiselab.cli.common import accelerator_of, as_list
 from denoiselab.cli.errors import hydra_cli
+from denoiselab.core.errors import UserError
 from denoiselab.core.rooms import RoomAugment
 from denoiselab.evaluation import report
 from denoiselab.evaluation.evaluate import (
@@ -30,8 +31,24 @@ from denoiselab.evaluation.evaluate import (
 )
 
 
+def check_settings(cfg: DictConfig) -> None:
+    """Refuse settings that would score nothing or quietly something else, naming the key."""
+    d = cfg.data
+    if d.get("clean") and d.get("noise") and not d.get("noisy") and not as_list(d.snrs):
+        raise UserError("data.snrs is empty: list the SNRs to mix at, e.g. data.snrs=[-5,0,5,10,15]")
+    if d.get("max_files") is not None and int(d.max_files) < 1:
+        raise UserError(f"data.max_files must be >= 1 (null: every file), got {d.max_files}")
+    if d.get("max_seconds") is not None and float(d.max_seconds) <= 0:
+        raise UserError(f"data.max_seconds must be > 0 (null: whole files), got {d.max_seconds}")
+    if not as_list(cfg.metrics):
+        raise UserError("metrics is empty: list what to score, e.g. metrics=[pesq_wb,estoi,si_sdr]")
+    if int(cfg.examples) < 0:
+        raise UserError(f"examples must be >= 0, got {cfg.examples}")
+
+
 def run(cfg: DictConfig) -> list[dict]:
     out_dir = Path(cfg.paths.output_dir)
+    check_settings(cfg)
     d = cfg.data
     if d.get("noisy") and d.get("clean"):
         items = paired_items(d.noisy, d.clean, d.get("max_files"), bool(d.get("align", False)))
