@@ -136,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out).expanduser()
     if out_dir.is_file():
         raise UserError(f"--out {out_dir} is a file; give a folder (outputs keep the inputs' names)")
-    for spec in args.inputs:
-        if Path(spec).expanduser().is_dir() and Path(spec).expanduser().resolve() == out_dir.resolve():
+    for given in (Path(spec).expanduser() for spec in args.inputs):
+        if given.is_dir() and given.resolve() == out_dir.resolve():
             raise UserError(f"--out {out_dir} is the input folder: the outputs would replace the recordings; "
                             f"choose another --out (e.g. {out_dir / 'denoised'})")
     pairs, problems = collect_inputs(args.inputs, out_dir)

@@ -151,15 +151,15 @@ class Enhancer:
         and rate. The longer axis is time, so soundfile's [T, C] arrays go in as read. Integer PCM (scipy's
         wavfile, soundfile with dtype='int16') is scaled to [-1, 1) and the result returned as that integer type."""
         is_torch = isinstance(waveform, torch.Tensor)
-        pcm = None if is_torch else np.asarray(waveform).dtype
-        if pcm is not None and not np.issubdtype(pcm, np.signedinteger):
-            pcm = None
+        pcm = None  # the integer dtype to return, for integer input
         if is_torch:
             x = waveform.detach().cpu().float().numpy()
-        elif pcm is not None:
-            x = np.asarray(waveform, dtype=np.float32) / float(-np.iinfo(pcm).min)
         else:
-            x = np.asarray(waveform, dtype=np.float32)
+            x = np.asarray(waveform)
+            if np.issubdtype(x.dtype, np.signedinteger):
+                pcm = x.dtype
+                x = x.astype(np.float32) / float(-np.iinfo(pcm).min)
+            x = x.astype(np.float32, copy=False)
         if x.ndim not in (1, 2):
             raise ValueError(f"waveform must be [samples], [channels, samples] or [samples, channels], "
                              f"got shape {tuple(x.shape)}")

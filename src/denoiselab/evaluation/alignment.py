@@ -129,8 +129,9 @@ def pair_offset(noisy: np.ndarray, clean: np.ndarray, rate: int, seconds: float 
     x, ref = np.asarray(noisy[:k], np.float64), np.asarray(clean[:k], np.float64)
     if min(x.size, ref.size) < rate // 10 or not (np.any(x) and np.any(ref)):
         return 0, True  # too short or silent to find an offset in; the metrics say what is wrong
-    lag, _, confidence = gcc_phat(x, ref, max_delay=rate, band=passband(x, rate), sr=rate)
-    if confidence < MIN_CONFIDENCE:
+    try:
+        found, _ = align(x, ref, max_delay=rate, sr=rate)
+    except AlignmentError:
         return 0, False
     # the peak's sub-sample fit wanders by up to about half a sample on pairs that line up exactly
-    return (int(round(lag)) if abs(lag) >= 1.5 else 0), True
+    return (found.delay_samples if abs(found.delay) >= 1.5 else 0), True

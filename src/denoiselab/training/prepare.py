@@ -112,8 +112,7 @@ def prepare(clean: str | Path, noise: str | Path, out: str | Path, sample_rate: 
                              "rate": sample_rate, "source": str(src), "rms_db": round(audio.rms_db(x), 2),
                              "split": split})
         if not any(r["kind"] == kind for r in rows):
-            for path, why in skipped:
-                log.warning("skipped %s: %s", path, why)
+            _say_skipped(skipped)
             lost = stats - before
             why = ", ".join(f"{n} {reason}" for reason, n in sorted(lost.items()) if n) or "nothing usable"
             raise UserError(f"no {kind} clips from the {len(files)} file(s) in {root} ({why}; clips are "
@@ -128,9 +127,13 @@ def prepare(clean: str | Path, noise: str | Path, out: str | Path, sample_rate: 
             stats[f"{kind} validation share"] = f"{100 * share:.0f} %"
     if premix_snrs and premix_count:
         stats["premixed pairs"] = _premix(rows, out, sample_rate, premix_snrs, premix_count, seed)
+    _say_skipped(skipped)
+    return {"clips": len(rows), **stats}
+
+
+def _say_skipped(skipped: list[tuple[str, str]]) -> None:
     for path, why in skipped:
         log.warning("skipped %s: %s", path, why)
-    return {"clips": len(rows), **stats}
 
 
 def _premix(rows: list[dict], out: Path, sr: int, snrs: list[float], count: int, seed: int) -> int:

@@ -324,7 +324,8 @@ class PairedDataModule(_BaseDataModule):
         self.val_noisy, self.val_clean = val_noisy, val_clean
         self.val_fraction = float(val_fraction)
 
-    def _pairs(self, noisy_root, clean_root, kind: str, names: set[str] | None = None) -> list[tuple[Track, Track]]:
+    def _pairs(self, noisy_root, clean_root, kind: str, names: set[str] | None = None,
+               check: bool = True) -> list[tuple[Track, Track]]:
         pairs = match_pairs(noisy_root, clean_root)
         if names is not None:
             pairs = [(n, c) for n, c in pairs if str(n) in names]
@@ -336,7 +337,8 @@ class PairedDataModule(_BaseDataModule):
                if str(n) in by_noisy and str(c) in by_clean]
         if not out:
             raise ValueError(f"No usable noisy/clean pairs in {noisy_root} and {clean_root}")
-        self._check_offsets(out, kind)
+        if check:
+            self._check_offsets(out, kind)
         return out
 
     def _check_offsets(self, pairs: list[tuple[Track, Track]], kind: str, at_most: int = 50) -> None:
@@ -364,7 +366,8 @@ class PairedDataModule(_BaseDataModule):
             noisy_files = [str(n) for n, _ in match_pairs(self.noisy, self.clean)]
             tr, va = split_by_file([Path(p) for p in noisy_files], self.val_fraction, self.seed)
             train = self._pairs(self.noisy, self.clean, "train", {str(p) for p in tr})
-            val = self._pairs(self.noisy, self.clean, "validation", {str(p) for p in (va or tr)})
+            # without a held-out file, validation reuses the training pairs: checked above already
+            val = self._pairs(self.noisy, self.clean, "validation", {str(p) for p in (va or tr)}, check=bool(va))
         self.train_set = PairedDataset(train, self.clip_samples, self.seed)
         self.val_set = PairedDataset(val, self.clip_samples, self.val_seed, random_offsets=False)
 
