@@ -125,7 +125,7 @@ def test_a_noisy_file_offset_from_its_reference_is_said_and_aligned_on_request(t
     assert items["late.wav"].noisy.shape == items["late.wav"].clean.shape == (32000,)
 
 
-def test_paired_training_data_offset_in_time_is_warned_about(tmp_path, cache_dir, caplog):
+def test_paired_training_data_offset_in_time_is_warned_about_and_aligned_on_request(tmp_path, cache_dir, caplog):
     """Training on pairs learns noisy - clean as the noise: a latency makes that target wrong throughout."""
     import numpy as np
     import soundfile as sf
@@ -136,18 +136,27 @@ def test_paired_training_data_offset_in_time_is_warned_about(tmp_path, cache_dir
 
     write_pairs(tmp_path, [f"p{i}.wav" for i in range(4)], 1.5, np.random.default_rng(3))
 
-    def warnings() -> str:
+    def setup(align: bool = False) -> tuple[str, float]:
+        """(what was logged, RMS of the noise target noisy - clean of p1)"""
         caplog.clear()
-        with caplog.at_level("WARNING"):
-            PairedDataModule(noisy=tmp_path / "noisy", clean=tmp_path / "clean", clip_seconds=1.0,
-                             val_fraction=0.25, cache_dir=str(cache_dir)).setup("fit")
-        return caplog.text
+        with caplog.at_level("INFO"):
+            dm = PairedDataModule(noisy=tmp_path / "noisy", clean=tmp_path / "clean", clip_seconds=1.0,
+                                  val_fraction=0.25, cache_dir=str(cache_dir), align=align)
+            dm.setup("fit")
+        n, c = next(p for p in dm.train_set.pairs + dm.val_set.pairs if p[0].path.endswith("p1.wav"))
+        k = min(len(n), len(c))
+        return caplog.text, float(np.sqrt(np.mean((np.asarray(n.samples[:k]) - c.samples[:k]) ** 2)))
 
-    assert "offset in time" not in warnings()
+    said, rms = setup()
+    assert "offset in time" not in said and rms < 0.06  # the written noise: 0.05 RMS white noise
     late, rate = sf.read(tmp_path / "noisy" / "p1.wav", dtype="float32")
     sf.write(tmp_path / "noisy" / "p1.wav", np.concatenate([np.zeros(160, np.float32), late]), rate)
-    said = warnings()
+    said, rms = setup()
     assert "pair(s) are offset in time" in said and "p1.wav lags its clean file by +10.0 ms" in said
+    assert "data.align=true" in said and rms > 0.1  # speech leaks into the noise target
+    said, rms = setup(align=True)
+    assert "offset in time" not in said and "data.align: 1 of" in said and "+10.0 ms" in said
+    assert rms < 0.06
 
 
 def test_more_names_than_checkpoints_is_refused(tiny_ckpt):

@@ -317,15 +317,16 @@ class PairedDataModule(_BaseDataModule):
         val_seed: int = 4321,
         cache_dir: str | None = None,
         pin_memory: bool = False,
+        align: bool = False,
     ):
         super().__init__(sample_rate, clip_seconds, batch_size, num_workers, seed, val_seed, cache_dir, pin_memory)
         _require_paths(noisy=noisy, clean=clean, val_noisy=val_noisy, val_clean=val_clean)
         self.noisy, self.clean = noisy, clean
         self.val_noisy, self.val_clean = val_noisy, val_clean
         self.val_fraction = float(val_fraction)
+        self.align = bool(align)
 
-    def _pairs(self, noisy_root, clean_root, kind: str, names: set[str] | None = None,
-               check: bool = True) -> list[tuple[Track, Track]]:
+    def _pairs(self, noisy_root, clean_root, kind: str, names: set[str] | None = None) -> list[tuple[Track, Track]]:
         pairs = match_pairs(noisy_root, clean_root)
         if names is not None:
             pairs = [(n, c) for n, c in pairs if str(n) in names]
@@ -337,11 +338,10 @@ class PairedDataModule(_BaseDataModule):
                if str(n) in by_noisy and str(c) in by_clean]
         if not out:
             raise ValueError(f"No usable noisy/clean pairs in {noisy_root} and {clean_root}")
-        if check:
-            self._check_offsets(out, kind)
-        return out
+        return self._aligned(out, kind) if self.align else self._check_offsets(out, kind)
 
-    def _check_offsets(self, pairs: list[tuple[Track, Track]], kind: str, at_most: int = 50) -> None:
+    def _check_offsets(self, pairs: list[tuple[Track, Track]], kind: str,
+                       at_most: int = 50) -> list[tuple[Track, Track]]:
         """Warn when noisy files lag their clean partners (a recording's latency): the noise target, noisy
         minus clean, is then wrong throughout. The first ``at_most`` pairs are checked: a latency is the
         set-up's, so it shows in any of them."""
@@ -352,9 +352,33 @@ class PairedDataModule(_BaseDataModule):
         if offset:
             path, lag = max(offset, key=lambda o: abs(o[1]))
             log.warning("%d of the first %d %s pair(s) are offset in time (e.g. %s lags its clean file by %+.1f ms): "
-                        "the noise target (noisy - clean) of those pairs is wrong; align the files "
-                        "(denoiselab-evaluate data.noisy=... data.clean=... measures the offsets, data.align=true "
-                        "scores them aligned)", len(offset), len(lags), kind, path, 1000.0 * lag / self.sample_rate)
+                        "the noise target (noisy - clean) of those pairs is wrong; data.align=true shifts each "
+                        "noisy file onto its clean file", len(offset), len(lags), kind, path,
+                        1000.0 * lag / self.sample_rate)
+        return pairs
+
+    def _aligned(self, pairs: list[tuple[Track, Track]], kind: str) -> list[tuple[Track, Track]]:
+        """data.align: every noisy file shifted onto its clean file (GCC-PHAT per pair, as denoiselab-evaluate
+        does), so noisy - clean is the noise; a pair that does not correlate is kept as it is and named."""
+        from denoiselab.evaluation.alignment import pair_offset, shift
+
+        out, moved, unrelated = [], [], []
+        for n, c in pairs:
+            lag, related = pair_offset(n.samples, c.samples, self.sample_rate)
+            if not related:
+                unrelated.append(n.path)
+            elif lag:
+                moved.append((n.path, lag))
+                n = Track(n.path, shift(np.asarray(n.samples), lag, len(n) - lag), n.label)
+            out.append((n, c))
+        if moved:
+            path, lag = max(moved, key=lambda o: abs(o[1]))
+            log.info("data.align: %d of %d %s noisy file(s) shifted onto their clean file (largest offset %s: "
+                     "%+.1f ms)", len(moved), len(pairs), kind, path, 1000.0 * lag / self.sample_rate)
+        if unrelated:
+            log.warning("%d %s pair(s) show no clear correlation between the noisy and the clean file (e.g. %s): "
+                        "is it a recording of that file?", len(unrelated), kind, unrelated[0])
+        return out
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -366,8 +390,8 @@ class PairedDataModule(_BaseDataModule):
             noisy_files = [str(n) for n, _ in match_pairs(self.noisy, self.clean)]
             tr, va = split_by_file([Path(p) for p in noisy_files], self.val_fraction, self.seed)
             train = self._pairs(self.noisy, self.clean, "train", {str(p) for p in tr})
-            # without a held-out file, validation reuses the training pairs: checked above already
-            val = self._pairs(self.noisy, self.clean, "validation", {str(p) for p in (va or tr)}, check=bool(va))
+            # without a held-out file, validation reuses the training pairs (checked or aligned already)
+            val = self._pairs(self.noisy, self.clean, "validation", {str(p) for p in va}) if va else train
         self.train_set = PairedDataset(train, self.clip_samples, self.seed)
         self.val_set = PairedDataset(val, self.clip_samples, self.val_seed, random_offsets=False)
 
