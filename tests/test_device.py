@@ -422,3 +422,21 @@ def test_a_manifest_naming_files_that_do_not_exist_is_refused_before_scoring(tmp
     for read in (audio.read, audio.info):  # and anywhere else a path is gone: said so, not libsndfile's words
         with pytest.raises(audio.AudioError, match="b.wav: no such file"):
             read(tmp_path / "phone" / "b.wav")
+
+
+def test_recordings_without_reference_are_said_before_scoring_and_counted_at_the_end(devices_dir, report_dir):
+    """A recording named differently from its reference silently loses PESQ, ESTOI and SI-SDR: said before
+    hours of scoring, and counted in the console's last lines with the refused ones."""
+    from denoiselab.evaluation.device import discover, outcome, unreferenced
+
+    root, _ = devices_dir
+    recs = discover(root)
+    note = unreferenced(recs, root, root / "reference")
+    assert note is not None and f"1 of {len(recs)} recordings have no reference" in note
+    assert "field/street.wav" in note and f"{root / 'reference'}/ with the same file name" in note
+    assert unreferenced([r for r in recs if r.reference is not None], root, root / "reference") is None
+    only_field = [r for r in recs if r.device == "field"]
+    assert unreferenced(only_field, root, root / "reference").startswith("no recording has a reference")
+    rows = _rows(report_dir / "per_recording.csv")
+    assert outcome(rows) == (f"{len(rows)} recordings: {len(rows) - 2} scored against their reference, 1 without a "
+                             "reference (non-intrusive scores only), 1 refused (the report says why)")

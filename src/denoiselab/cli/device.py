@@ -23,7 +23,7 @@ from denoiselab.cli.common import accelerator_of
 from denoiselab.cli.errors import hydra_cli
 from denoiselab.core.errors import UserError
 from denoiselab.evaluation import report
-from denoiselab.evaluation.device import evaluate_devices
+from denoiselab.evaluation.device import evaluate_devices, outcome
 
 
 def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:
@@ -99,6 +99,7 @@ def _device(cfg: DictConfig) -> None:
     shown = [c for c in ("pesq_wb_before", "pesq_wb_after", "dnsmos_ovrl_before", "dnsmos_ovrl_after", "snr_est_before")
              if any(not math.isnan(d.get(c, math.nan)) for d in devs)]
     Console().print(report.rich_table(devs, ["device", "n", *shown], "denoiselab-device"))
+    print(outcome(rows))
     print(f"report: {out / 'report.html'}")
 
 

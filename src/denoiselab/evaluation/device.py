@@ -86,6 +86,33 @@ def discover(devices_dir: str | Path, reference_dir: str | Path | None = None) -
     return recs
 
 
+def unreferenced(recs: list[Recording], folder: Path, reference_dir: Path) -> str | None:
+    """A warning when recordings of ``folder`` have no reference: they get the non-intrusive scores only,
+    and the usual cause is a file named differently from its reference (said before scoring, not after)."""
+    none = [r for r in recs if r.reference is None]
+    if not none:
+        return None
+    manifest = folder / "manifest.csv"
+    where = f"{manifest}: reference column" if manifest.is_file() else f"{reference_dir}/ with the same file name"
+    scores = "non-intrusive scores only (estimated SNR, DNSMOS): PESQ, ESTOI and SI-SDR need the played signal"
+    if len(none) == len(recs):
+        return f"no recording has a reference ({where}): {scores}"
+    return (f"{len(none)} of {len(recs)} recordings have no reference ({where}; e.g. {none[0].device}/"
+            f"{none[0].path.name}): {scores}; the report lists them")
+
+
+def outcome(rows: list[dict]) -> str:
+    """One line for the console: how many recordings were scored in full, without a reference, refused."""
+    refused = sum(r["status"] == "refused" for r in rows)
+    no_ref = sum(r["status"] == "ok" and not r["reference"] for r in rows)
+    line = f"{len(rows)} recordings: {len(rows) - refused - no_ref} scored against their reference"
+    if no_ref:
+        line += f", {no_ref} without a reference (non-intrusive scores only)"
+    if refused:
+        line += f", {refused} refused (the report says why)"
+    return line
+
+
 def _resolve(root: Path, p: str) -> Path:
     path = Path(p).expanduser()
     return path if path.is_absolute() else root / path
@@ -579,6 +606,8 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
     """
     root = Path(devices_dir).expanduser()
     recs = discover(root)
+    if note := unreferenced(recs, root, root / "reference"):
+        log.warning("%s", note)
     outputs = None
     if processed is not None:
         if denoise is not None or ckpt or baseline:
@@ -624,8 +653,10 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
     devs = per_device(rows)
     calib = None
     if (root / QUIET).is_dir():  # the same devices in a quiet room: the truth to check the method against
-        quiet_rows, _ = score_all(discover(root / QUIET, reference_dir=root / "reference"), "scoring quiet-room "
-                                  "recordings")
+        quiet_recs = discover(root / QUIET, reference_dir=root / "reference")
+        if note := unreferenced(quiet_recs, root / QUIET, root / "reference"):
+            log.warning("quiet room: %s", note)
+        quiet_rows, _ = score_all(quiet_recs, "scoring quiet-room recordings")
         quiet_devs = per_device(quiet_rows)
         report.write_csv(Path(out_dir) / "quiet_per_device.csv", quiet_devs)
         calib = calibration(devs, quiet_devs, "pesq_wb" if any(not math.isnan(d["pesq_wb_before"]) for d in devs)
