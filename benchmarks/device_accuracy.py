@@ -176,7 +176,8 @@ def main() -> None:
     args = p.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (real audio)")
-    from denoiselab.evaluation.device import calibration, evaluate_devices
+    from denoiselab.evaluation.device import evaluate_devices
+    from denoiselab.evaluation.device_stats import calibration
 
     out = Path(args.out or ROOT / "outputs" / "bench" / ("device_accuracy" + (f"_{args.room}" if args.room else "")))
     systems = {n: n for n in args.denoisers.split(",") if n}

@@ -427,7 +427,8 @@ def test_a_manifest_naming_files_that_do_not_exist_is_refused_before_scoring(tmp
 def test_recordings_without_reference_are_said_before_scoring_and_counted_at_the_end(devices_dir, report_dir):
     """A recording named differently from its reference silently loses PESQ, ESTOI and SI-SDR: said before
     hours of scoring, and counted in the console's last lines with the refused ones."""
-    from denoiselab.evaluation.device import discover, outcome, unreferenced
+    from denoiselab.evaluation.device import discover, unreferenced
+    from denoiselab.evaluation.device_report import outcome
 
     root, _ = devices_dir
     recs = discover(root)

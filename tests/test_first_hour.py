@@ -175,7 +175,7 @@ def test_cfg_job_prints_the_composed_config_with_the_options_before_or_after_the
 
 
 def test_device_report_keeps_non_intrusive_scores_of_recordings_refused_for_alignment():
-    from denoiselab.evaluation.device import per_device
+    from denoiselab.evaluation.device_stats import per_device
 
     rows = [{"device": "a", "status": "ok", "pesq_wb_before": 2.0, "dnsmos_ovrl_before": 3.0, "snr_est": 20.0},
             {"device": "b", "status": "refused", "dnsmos_ovrl_before": 2.5, "snr_est": 10.0, "note": "wrong ref"}]

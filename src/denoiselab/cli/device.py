@@ -23,7 +23,8 @@ from denoiselab.cli.common import accelerator_of
 from denoiselab.cli.errors import hydra_cli
 from denoiselab.core.errors import UserError
 from denoiselab.evaluation import report
-from denoiselab.evaluation.device import evaluate_devices, outcome
+from denoiselab.evaluation.device import evaluate_devices
+from denoiselab.evaluation.device_report import outcome
 
 
 def finetune_on_room_noise(cfg: DictConfig, out: Path) -> tuple[str, str]:

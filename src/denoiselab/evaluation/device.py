@@ -8,17 +8,16 @@ intrusively (PESQ, ESTOI, SI-SDR) and non-intrusively (DNSMOS, estimated SNR), d
 chosen model (the same streaming pipeline as denoiselab-enhance), and scored again. The report
 (per_recording.csv, per_device.csv, report.md, report.html, PNGs) gives per-device means with
 95 % confidence intervals, device ranks before and after, and whether denoising changed the ranking
-beyond what the intervals can resolve.
+beyond what the intervals can resolve. This module finds and scores the recordings; device_stats
+aggregates them per device, device_report writes the report.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
 import logging
 import math
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,13 +26,15 @@ import numpy as np
 from denoiselab import __version__
 from denoiselab.core import audio
 from denoiselab.core.errors import UserError
-from denoiselab.core.files import safe_filename, sha1_of
+from denoiselab.core.files import sha1_of
 from denoiselab.core.progress import track
 from denoiselab.evaluation import metrics as M
 from denoiselab.evaluation import report
 from denoiselab.evaluation.alignment import MIN_CONFIDENCE, AlignmentError, align, passband, shift
+from denoiselab.evaluation.device_report import write_report
+from denoiselab.evaluation.device_stats import calibration, per_device
 from denoiselab.evaluation.evaluate import ProcessedFolder
-from denoiselab.evaluation.lab_measures import FR_BANDS, measure
+from denoiselab.evaluation.lab_measures import measure
 
 log = logging.getLogger(__name__)
 
@@ -99,18 +100,6 @@ def unreferenced(recs: list[Recording], folder: Path, reference_dir: Path) -> st
         return f"no recording has a reference ({where}): {scores}"
     return (f"{len(none)} of {len(recs)} recordings have no reference ({where}; e.g. {none[0].device}/"
             f"{none[0].path.name}): {scores}; the report lists them")
-
-
-def outcome(rows: list[dict]) -> str:
-    """One line for the console: how many recordings were scored in full, without a reference, refused."""
-    refused = sum(r["status"] == "refused" for r in rows)
-    no_ref = sum(r["status"] == "ok" and not r["reference"] for r in rows)
-    line = f"{len(rows)} recordings: {len(rows) - refused - no_ref} scored against their reference"
-    if no_ref:
-        line += f", {no_ref} without a reference (non-intrusive scores only)"
-    if refused:
-        line += f", {refused} refused (the report says why)"
-    return line
 
 
 def _resolve(root: Path, p: str) -> Path:
@@ -217,344 +206,6 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
             row[f"{m}_{tag}"] = s[m]
     row.update(measure(x_al, ref16, SCORE_RATE, x, sr, denoised=e_al, native_denoised=enhanced))
     return row, (x, enhanced, sr)
-
-
-# ---------------------------------------------------------------------- aggregation
-SCORES = ("pesq_wb", "pesq_nb", "estoi", "si_sdr", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "snr_est")
-
-
-#: Scores that need no reference: a recording refused for alignment still has them.
-NON_INTRUSIVE = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "snr_est")
-
-
-#: Lab measurements averaged per device (from the aligned recordings).
-MEASURES = ("delay_ms", "asl_dbov", "level_diff_db", "noise_floor_dbfs", "clipping_rate",
-            *[f"fr_{fc}" for fc in FR_BANDS],
-            # what denoising did to the device's own defects (lab_measures.defect_change)
-            "noise_floor_after_dbfs", "clipping_rate_after", "fr_change_db")
-
-
-def retest_spread(rows: list[dict], key: str) -> float:
-    """Test-retest spread: the standard deviation of ``key`` over repeated takes of the same reference
-    on one device, pooled over references (NaN without repeated takes)."""
-    groups: dict[str, list[float]] = {}
-    for r in rows:
-        if r.get("reference") and r.get(key) not in (None, "") and not math.isnan(float(r[key])):
-            groups.setdefault(r["reference"], []).append(float(r[key]))
-    repeated = [np.var(v, ddof=1) for v in groups.values() if len(v) > 1]
-    return float(np.sqrt(np.mean(repeated))) if repeated else math.nan
-
-
-def per_device(rows: list[dict]) -> list[dict]:
-    """Per-device means with 95 % CIs: intrusive scores over the aligned recordings, non-intrusive ones
-    over every recording that has them (so a device whose references all failed stays ranked by DNSMOS)."""
-    out = []
-    for dev in dict.fromkeys(r["device"] for r in rows):
-        everything = [r for r in rows if r["device"] == dev]
-        mine = [r for r in everything if r["status"] == "ok"]
-        refused = sum(r["status"] == "refused" for r in everything)
-        row: dict[str, Any] = {"device": dev, "n": len(mine), "refused": refused}
-        for s in SCORES:
-            source = everything if s in NON_INTRUSIVE else mine
-            for tag in ("before", "after"):
-                key = f"{s}_{tag}" if s != "snr_est" else ("snr_est" if tag == "before" else "snr_est_after")
-                m, ci, _ = report.mean_ci(float(r[key]) for r in source if key in r and r[key] != "")
-                row[f"{s}_{tag}"], row[f"{s}_{tag}_ci95"] = m, ci
-        for key in MEASURES:
-            row[key] = report.mean_ci(float(r[key]) for r in mine if r.get(key) not in (None, ""))[0]
-        bands = [r["bandwidth"] for r in mine if r.get("bandwidth")]
-        row["bandwidth"] = max(set(bands), key=bands.count) if bands else ""
-        row["retest_sd_pesq_wb"] = retest_spread(mine, "pesq_wb_before")
-        out.append(row)
-    for s in SCORES:
-        for tag in ("before", "after"):
-            _rank(out, f"{s}_{tag}")
-    return out
-
-
-def _rank(rows: list[dict], key: str) -> None:
-    vals = [(r[key], i) for i, r in enumerate(rows) if not math.isnan(r[key])]
-    for rank, (_, i) in enumerate(sorted(vals, key=lambda t: -t[0]), 1):
-        rows[i][f"rank_{key}"] = rank
-    for r in rows:
-        r.setdefault(f"rank_{key}", "")
-
-
-def ranking_stability(devs: list[dict], score: str) -> dict[str, Any]:
-    """Does the device order by ``score`` change after denoising, and which differences are resolved?"""
-    b = [d for d in devs if not math.isnan(d[f"{score}_before"]) and not math.isnan(d[f"{score}_after"])]
-    before = [d["device"] for d in sorted(b, key=lambda d: -d[f"{score}_before"])]
-    after = [d["device"] for d in sorted(b, key=lambda d: -d[f"{score}_after"])]
-    pairs = []
-    for x, y in combinations(b, 2):
-        for tag in ("before", "after"):
-            diff = x[f"{score}_{tag}"] - y[f"{score}_{tag}"]
-            ci = math.hypot(_z(x[f"{score}_{tag}_ci95"]), _z(y[f"{score}_{tag}_ci95"]))
-            pairs.append({"pair": f"{x['device']} vs {y['device']}", "when": tag, "difference": diff, "ci95": ci,
-                          "resolved": bool(ci > 0 and abs(diff) > ci)})
-    return {"score": score, "before": before, "after": after, "changed": before != after,
-            "kendall_tau": _kendall(before, after), "pairs": pairs}
-
-
-def _z(v: float) -> float:
-    return 0.0 if v is None or math.isnan(v) else v
-
-
-def _kendall(a: list[str], b: list[str]) -> float:
-    if len(a) < 2:
-        return math.nan
-    pos = {d: i for i, d in enumerate(b)}
-    concordant = discordant = 0
-    for i, j in combinations(range(len(a)), 2):
-        if (pos[a[i]] - pos[a[j]]) * (i - j) > 0:
-            concordant += 1
-        else:
-            discordant += 1
-    return (concordant - discordant) / (concordant + discordant)
-
-
-# ---------------------------------------------------------------------- calibration
-def calibration(noisy_devs: list[dict], quiet_devs: list[dict], score: str = "pesq_wb") -> dict[str, Any]:
-    """How close the noisy-room campaign comes to the quiet-room truth, raw and after denoising: mean
-    absolute error of the per-device scores, Kendall tau of the device order, and how much denoising
-    moves the quiet-room scores themselves (a denoiser should leave a device's own defects alone)."""
-    truth = {d["device"]: d[f"{score}_before"] for d in quiet_devs if not math.isnan(d[f"{score}_before"])}
-    quiet_after = {d["device"]: d[f"{score}_after"] for d in quiet_devs}
-    common = [d for d in noisy_devs if d["device"] in truth and not math.isnan(d[f"{score}_before"])]
-    out: dict[str, Any] = {"score": score, "devices": len(common)}
-    if len(common) < 2:
-        return out
-    order_truth = sorted(truth, key=lambda k: -truth[k])
-    for tag in ("before", "after"):
-        vals = {d["device"]: d[f"{score}_{tag}"] for d in common}
-        out[f"mae_{tag}"] = float(np.mean([abs(vals[k] - truth[k]) for k in vals]))
-        order = sorted(vals, key=lambda k: -vals[k])
-        out[f"tau_{tag}"] = _kendall([k for k in order_truth if k in vals], order)
-    moved = [abs(quiet_after[k] - truth[k]) for k in truth if not math.isnan(quiet_after.get(k, math.nan))]
-    out["quiet_change"] = float(np.mean(moved)) if moved else math.nan
-    out["trust_denoised"] = bool(out["mae_after"] < out["mae_before"] and out["tau_after"] >= out["tau_before"])
-    return out
-
-
-# ---------------------------------------------------------------------- report
-#: Each metric's standard and implementation, as the report states them.
-STANDARDS = {
-    "pesq_wb": "PESQ wide band, ITU-T P.862.2 (2007), `pesq` package (P.862 reference C code); ITU-T withdrew "
-               "P.862 in 2024 in favour of P.863 (POLQA), which is licensed and not included",
-    "pesq_nb": "PESQ narrow band, ITU-T P.862 (MOS-LQO mapping P.862.1), `pesq` package; reported for "
-               "telephone-band devices",
-    "estoi": "extended STOI (Jensen & Taal 2016), `pystoi`",
-    "si_sdr": "scale-invariant SDR (Le Roux et al. 2019); measures waveform fidelity, so it reads very low for "
-              "a band-limiting or filtering device that sounds fine: left out for narrow-band devices",
-    "dnsmos_ovrl": "DNSMOS P.835 overall (Reddy et al. 2022), `sig_bak_ovr.onnx` as shipped in `speechmos`; "
-                   "non-intrusive (no reference needed)",
-    "asl_dbov": "active speech level, ITU-T P.56 method B (dBov)",
-}
-
-
-def write_report(rows: list[dict], devs: list[dict], out: Path, settings: dict[str, Any],
-                 examples: dict[str, tuple[np.ndarray, np.ndarray, int]], calib: dict[str, Any] | None = None
-                 ) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    report.write_csv(out / "per_recording.csv", rows)
-    report.write_csv(out / "per_device.csv", devs)
-    have = [s for s in SCORES if any(not math.isnan(d[f"{s}_before"]) for d in devs)]
-    pngs: list[Path] = []
-    labels = [d["device"] for d in devs]
-    for s in have:
-        pngs.append(report.plot_bars(labels, [d[f"{s}_before"] for d in devs], [d[f"{s}_after"] for d in devs],
-                                     [d[f"{s}_before_ci95"] for d in devs], [d[f"{s}_after_ci95"] for d in devs],
-                                     s, out / f"device_{s}.png", f"{s} per device (mean, 95 % CI)"))
-    fr = {d["device"]: [d.get(f"fr_{fc}", math.nan) for fc in FR_BANDS] for d in devs}
-    if any(not math.isnan(v) for vals in fr.values() for v in vals):
-        pngs.append(_plot_responses(fr, out / "frequency_response.png"))
-    ok = [r for r in rows if r["status"] == "ok"]
-    main_score = next((s for s in ("pesq_wb", "dnsmos_ovrl") if s in have), None)
-    if main_score and ok:
-        pts = [(float(r["snr_est"]), float(r[f"{main_score}_before"]), r["device"]) for r in ok
-               if f"{main_score}_before" in r and not math.isnan(float(r["snr_est"]))]
-        if pts:
-            pngs.append(report.plot_scatter([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts],
-                                            "estimated SNR of the recording (dB)", f"{main_score} before denoising",
-                                            out / "score_vs_snr.png", f"{main_score} vs estimated SNR"))
-    for dev, (before, after, sr) in list(examples.items())[:3]:
-        pngs.append(report.plot_spectrograms({"recording": before, "denoised": after}, sr,
-                                             out / f"spectrogram_{safe_filename(dev)}.png", f"device {dev}"))
-    stab = [ranking_stability(devs, s) for s in have if s != "snr_est"]
-    if calib:
-        report.write_csv(out / "calibration.csv", [calib])
-    md = _markdown(rows, devs, have, stab, settings, pngs, calib)
-    (out / "report.md").write_text(md)
-    (out / "report.html").write_text(_html(md, pngs))
-    return {"md": out / "report.md", "html": out / "report.html"}
-
-
-def _plot_responses(fr: dict[str, list[float]], path: Path) -> Path:
-    """Frequency response per device; bands whose coherence was too low are missing (unreliable)."""
-    plt = report._plt()
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for dev, vals in fr.items():
-        ax.semilogx(FR_BANDS[: len(vals)], vals, marker="o", ms=3, label=dev)
-    ax.axhline(0.0, color="grey", lw=0.8)
-    ax.set_xlabel("Hz (third-octave bands)")
-    return report._save(fig, ax, path, "Frequency response against the reference (gaps: coherence < 0.5)",
-                        "dB re 1 kHz", legend=True)
-
-
-def _fmt(v: Any, ci: Any = None, digits: int = 2) -> str:
-    if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, float):
-        text = f"{v:.{digits}f}"
-        return f"{text} ± {ci:.{digits}f}" if isinstance(ci, float) and not math.isnan(ci) else text
-    return str(v)
-
-
-def _score_table(devs: list[dict], have: list[str], tag: str) -> list[str]:
-    cols = [s for s in ("pesq_wb", "pesq_nb", "estoi", "si_sdr", "dnsmos_ovrl") if s in have]
-    head = ["device", "n", *cols]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for d in devs:
-        cells = [d["device"], str(d["n"])]
-        for s in cols:
-            if s == "si_sdr" and d.get("bandwidth") == "narrow":
-                cells.append("n/a (band-limited)")
-            else:
-                cells.append(_fmt(d[f"{s}_{tag}"], d.get(f"{s}_{tag}_ci95")))
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def _markdown(rows, devs, have, stab, settings, pngs, calib) -> str:
-    refused = [r for r in rows if r["status"] == "refused"]
-    no_ref = [r for r in rows if r["status"] == "ok" and not r["reference"]]
-    model = settings.get("denoiser", "the denoiser")
-    primary = next((st for st in stab if st["score"] in ("pesq_wb", "dnsmos_ovrl")), None)
-    lines = ["# Device quality report", "",
-             f"{len(devs)} devices, {len(rows)} recordings ({len(refused)} refused, {len(no_ref)} without "
-             "reference). The raw recordings' scores are the result; scores after denoising are a diagnostic "
-             f"(room noise removed by {Path(str(model)).name}).", "", "## Answer", ""]
-    if primary is not None:
-        score = primary["score"]
-        ranked = sorted(devs, key=lambda d: -(d[f"{score}_before"] if not math.isnan(d[f"{score}_before"]) else -1e9))
-        ranking = ", ".join(f"{i}. {d['device']} {_fmt(d[f'{score}_before'], d.get(f'{score}_before_ci95'))}"
-                            for i, d in enumerate(ranked, 1))
-        resolved = sum(p["resolved"] for p in primary["pairs"] if p["when"] == "before")
-        n_pairs = len(primary["pairs"]) // 2
-        lines += [f"- Ranking by {score} of the raw recordings (mean ± 95 % CI): {ranking}.",
-                  f"- Differences larger than their intervals: {resolved} of {n_pairs} device pairs; the other "
-                  "pairs are not distinguishable on this score with these recordings.",
-                  f"- Denoising {'changed' if primary['changed'] else 'did not change'} this order (Kendall tau "
-                  f"{primary['kendall_tau']:.2f} between the raw and denoised orders)."]
-    if calib and "mae_before" in calib:
-        verdict = ("the denoised scores are closer to the quiet room and keep its order: they can be used"
-                   if calib["trust_denoised"] else "denoising did not bring the scores closer to the quiet room "
-                   "without changing the order: use the raw scores")
-        lines += [f"- Calibration on this campaign's quiet-room recordings ({calib['devices']} devices, "
-                  f"{calib['score']}): error against the quiet room {calib['mae_before']:.2f} raw vs "
-                  f"{calib['mae_after']:.2f} denoised, Kendall tau {calib['tau_before']:.2f} vs "
-                  f"{calib['tau_after']:.2f}; denoising moves the quiet-room scores by {calib['quiet_change']:.2f} "
-                  f"on average. Verdict: {verdict}."]
-    elif calib is None:
-        lines += ["- No calibration: add quiet-room recordings of the same devices as DIR/quiet/<device>/ to "
-                  "check on your own devices whether denoising recovers quiet-room scores."]
-    lines += ["", "## Scores of the raw recordings (the result)", "", *_score_table(devs, have, "before"), "",
-              f"## After removing the room noise with {Path(str(model)).name} (diagnostic)", "",
-              *_score_table(devs, have, "after"), "", "## Lab measurements", "",
-              "| device | band | delay ms | level dBov | level vs reference dB | noise floor dBFS (denoised) "
-              "| clipping % | response change by denoising dB | retest SD PESQ |", "|---" * 9 + "|"]
-    for d in devs:
-        clip = d.get("clipping_rate")
-        clip_pct = 100 * clip if isinstance(clip, float) else None
-        lines.append(f"| {d['device']} | {d.get('bandwidth') or '–'} | {_fmt(d.get('delay_ms'), digits=1)} | "
-                     f"{_fmt(d.get('asl_dbov'), digits=1)} | {_fmt(d.get('level_diff_db'), digits=1)} | "
-                     f"{_fmt(d.get('noise_floor_dbfs'), digits=1)} ({_fmt(d.get('noise_floor_after_dbfs'), digits=1)}) "
-                     f"| {_fmt(clip_pct, digits=3)} | {_fmt(d.get('fr_change_db'), digits=1)} | "
-                     f"{_fmt(d.get('retest_sd_pesq_wb'))} |")
-    lines += ["", "Frequency response per third-octave band (dB re 1 kHz) is in per_device.csv (fr_<Hz>) and the "
-              "plot below; bands with a coherence under 0.5 are left out as unreliable. The noise floor after "
-              "denoising and the response change (mean absolute dB over the reliable bands) show what the "
-              "denoiser did besides removing the room: in a quiet room they are the device's own self-noise, hum "
-              "and colouring, which an evaluation should keep.", "",
-              "## Ranking stability", ""]
-    for st in stab:
-        resolved_b = sum(p["resolved"] for p in st["pairs"] if p["when"] == "before")
-        resolved_a = sum(p["resolved"] for p in st["pairs"] if p["when"] == "after")
-        n_pairs = len(st["pairs"]) // 2
-        lines.append(f"- {st['score']}: ranking {'changed' if st['changed'] else 'unchanged'} by denoising (Kendall "
-                     f"tau {st['kendall_tau']:.2f}); raw: {' > '.join(st['before'])}; denoised: "
-                     f"{' > '.join(st['after'])}; resolved pairs {resolved_b}/{n_pairs} raw, {resolved_a}/{n_pairs} "
-                     "denoised.")
-    lines += ["", "## Metrics and their standards", ""] + [f"- {k}: {v}" for k, v in STANDARDS.items()]
-    lines += ["", "## Settings (to reproduce)", ""] + [f"- {k}: `{v}`" for k, v in settings.items()]
-    if no_ref:
-        lines += ["", "## Recordings without a reference", "",
-                  "These got the non-intrusive scores only (DNSMOS, estimated SNR):", ""]
-        lines += [f"- {r['device']}: {Path(r['file']).name}" for r in no_ref]
-    if refused:
-        lines += ["", "## Refused recordings", ""]
-        lines += [f"- {r['device']}: {Path(r['file']).name}: {r['note']}" for r in refused]
-    lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in pngs]
-    return "\n".join(lines) + "\n"
-
-
-def _inline(text: str) -> str:
-    """Markdown inline marks to HTML (escaped): `code`, **bold**."""
-    import html
-    import re
-
-    out = html.escape(text)
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
-
-
-def _html(md: str, pngs: list[Path]) -> str:
-    """A self-contained page: the markdown rendered (tables that wrap, no markdown syntax left), PNGs
-    embedded as data URIs."""
-    body: list[str] = []
-    table: list[str] = []
-    items: list[str] = []
-
-    def flush() -> None:
-        if table:
-            rows = [r.strip().strip("|").split("|") for r in table if not set(r.replace("|", "").strip()) <= set("-")]
-            head, *rest = rows
-            body.append("<div class='tbl'><table><thead><tr>" + "".join(f"<th>{_inline(c.strip())}</th>" for c in head)
-                        + "</tr></thead><tbody>" + "".join("<tr>" + "".join(f"<td>{_inline(c.strip())}</td>" for c in r)
-                                                           + "</tr>" for r in rest) + "</tbody></table></div>")
-            table.clear()
-        if items:
-            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
-            items.clear()
-
-    images = {p.name: p for p in pngs}
-    for line in md.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        if line.startswith("- "):
-            items.append(line[2:])
-            continue
-        flush()
-        if line.startswith("# "):
-            body.append(f"<h1>{_inline(line[2:])}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{_inline(line[3:])}</h2>")
-        elif line.startswith("![") and "](" in line:
-            name = line.split("](")[1].rstrip(")")
-            if name in images:
-                data = base64.b64encode(images[name].read_bytes()).decode()
-                body.append(f'<img alt="{name}" src="data:image/png;base64,{data}">')
-        elif line.strip():
-            body.append(f"<p>{_inline(line)}</p>")
-    flush()
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
-             ".tbl{overflow-x:auto}table{border-collapse:collapse;margin:1em 0;font-size:13px}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}th{white-space:normal}"
-             "td:first-child,th:first-child{text-align:left}li{margin:.3em 0}code{font-size:12px;"
-             "word-break:break-all;background:#f4f4f4}img{max-width:100%;display:block;margin:1em 0}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Device quality report</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
 
 
 # ---------------------------------------------------------------------- entry points
