@@ -52,6 +52,11 @@ MISTAKES = [
     ("reversed range", "train", lambda p: [*_data(p), "data.mix.mode=snr", "data.mix.snr_db=[20,-5]"],
      "data.mix.snr_db range is reversed"),
     ("not a number", "train", lambda p: ["trainer.max_steps=abc"], "could not be converted"),
+    # both ran no step and exited 0 without a checkpoint
+    ("no steps", "train", lambda p: [*_data(p), "trainer.max_steps=0"], "trainer.max_steps=0 trains nothing"),
+    ("no epochs", "train", lambda p: [*_data(p), "trainer.max_epochs=0"], "trainer.max_epochs=0 trains nothing"),
+    ("negative lr", "train", lambda p: [*_data(p), "model.optimizer.lr=-1e-3"],  # torch: "Invalid learning rate"
+     "model.optimizer.lr must be >= 0, got -0.001"),
     ("missing checkpoint", "train", lambda p: [*_data(p), f"ckpt_path={p['root'] / 'nope.ckpt'}"],
      "ckpt_path does not exist"),
     ("unreadable checkpoint", "train", lambda p: [*_data(p), f"ckpt_path={p['root'] / 'junk.ckpt'}"], "damaged"),

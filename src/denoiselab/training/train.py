@@ -115,6 +115,19 @@ def normalize_max_time(cfg: DictConfig) -> None:
                                 f"{whole % 60:02d}")
 
 
+def refuse_training_nothing(cfg: DictConfig) -> None:
+    """trainer.max_steps=0 or max_epochs=0 ran no step, wrote no checkpoint and exited 0; a negative lr
+    failed inside torch ("Invalid learning rate") without naming the key. (lr = 0 stays allowed: it
+    scores the starting weights through the whole training path.)"""
+    for key in ("max_steps", "max_epochs"):
+        if cfg.trainer.get(key) == 0:
+            raise UserError(f"trainer.{key}=0 trains nothing and writes no checkpoint (-1 or null: no limit; "
+                             "denoiselab-evaluate scores a model without training it)")
+    lr = (cfg.model.get("optimizer") or {}).get("lr")
+    if isinstance(lr, (int, float)) and lr < 0:
+        raise UserError(f"model.optimizer.lr must be >= 0, got {lr}")
+
+
 def fit_strategy_to_accelerator(cfg: DictConfig) -> None:
     """Sync BatchNorm needs a GPU (torch's SyncBatchNorm refuses CPU modules): on CPU, e.g.
     ``trainer=ddp trainer.accelerator=cpu`` with gloo, each rank keeps its own BatchNorm statistics,
@@ -176,6 +189,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     check_output_dir(run_dir)
     normalize_max_time(cfg)
+    refuse_training_nothing(cfg)
     check_scheduler_budget(cfg)
     fit_strategy_to_accelerator(cfg)
     L.seed_everything(int(cfg.seed), workers=True)
