@@ -79,3 +79,25 @@ def test_compare_ranks_a_wandb_multirun_by_each_jobs_recorded_best(corpus, cache
     said = capsys.readouterr()
     assert "0_unet: none of val/pesq logged; it logged val/loss, " in said.out and "val/si_sdr" in said.out
     assert "has any of val/pesq; the jobs logged val/loss, " in said.err
+
+
+def test_compare_names_the_final_checkpoint_of_a_job_that_stopped_before_validating_in_training(tmp_path):
+    """max_steps inside the first epoch: training scores its final weights after fit, so no monitored best
+    exists and the score shown is last.ckpt's (compare said 'best checkpoint none')."""
+    import json
+
+    import torch
+
+    from denoiselab.evaluation.compare import job_summary
+
+    job = tmp_path / "0_unet"
+    (job / ".hydra").mkdir(parents=True)
+    (job / "checkpoints").mkdir()
+    torch.save({"global_step": 3, "state_dict": {}}, job / "checkpoints" / "last.ckpt")
+    lines = [{"event": "start", "step": 0, "params": 10}, {"event": "end", "step": 3, "seconds": 1.0},
+             {"event": "validation", "step": 3, "seconds": 2.0, "val/si_sdr": 3.8}]
+    (job / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    row = job_summary(job, ["val/si_sdr"])
+    assert row["val/si_sdr"] == 3.8 and row["best_checkpoint"] == str(job / "checkpoints" / "last.ckpt")
+    (job / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines[:2]))  # never validated
+    assert job_summary(job, ["val/si_sdr"])["best_checkpoint"] == ""

@@ -80,6 +80,10 @@ def job_summary(job: Path, metrics: list[str]) -> dict[str, Any]:
                        "no metrics: the job has no metrics.jsonl or CSV log with validation metrics "
                        "(did it fail before its first validation?)")
     best = best_checkpoint(job)
+    last = job / "checkpoints" / "last.ckpt"
+    if best is None and validations and last.is_file():
+        # it stopped before a validation inside training, so its one validation scored the final weights
+        best = last
     row["best_checkpoint"] = str(best) if best else ""
     return row
 
