@@ -10,23 +10,12 @@
 # one-cycle total_steps is removed, so GPU_RECIPE must be one built on linear_bins, as every from-scratch recipe is).
 # On a CPU box, GPU_DRY=1 runs the same steps on the CPU with a 60-second budget (a check of the script).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT=${OUT:-outputs/gpu}
-mkdir -p "$OUT"
 BUDGET=${GPU_BUDGET_S:-500}
 RECIPE=${GPU_RECIPE:-default_model}
 ACC=gpu; PREC=bf16-mixed; PRECS=32-true,bf16-mixed; STEPS=30; BATCH=32; WORKERS=8
 if [ "${GPU_DRY:-0}" = 1 ]; then ACC=cpu; PREC=32-true; PRECS=32-true; STEPS=3; BATCH=4; WORKERS=2; BUDGET=${GPU_BUDGET_S:-60}; fi
 START=$(date +%s)
-if ls .gpu/wheels/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/dl_site .gpu/wheels/*.whl
-  export PYTHONPATH=/tmp/dl_site:$PWD/src
-else
-  export PYTHONPATH=${PYTHONPATH:-}:$PWD/src
-fi
-DATA=${GPU_DATA:-.gpu/data}
-[ -d "$DATA" ] || DATA=../shared/data
-export WANDB_MODE=offline DENOISELAB_CACHE_DIR=/tmp/dl_cache DENOISELAB_PROGRESS_SECONDS=20
+source "$(dirname "$0")/_gpu_env.sh"
 echo "== GPU tests $(date +%T)"
 python3 -m pytest -q -m gpu tests -p no:cacheprovider 2>&1 | tail -20 > "$OUT/gpu_tests.log" || true
 cat "$OUT/gpu_tests.log"

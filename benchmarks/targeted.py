@@ -195,6 +195,9 @@ def main() -> None:
     p.add_argument("--trained-on", default=None,
                    help="what the --init model was trained on, for the results file's caveat (default: the "
                         "shipped model's training noise, every type of these included)")
+    p.add_argument("--finetuned-on", default=None,
+                   help="where the reused fine-tuned checkpoints were trained, when not on this machine (e.g. the "
+                        "GPU of benchmarks/gpu_finetune.sh), for the results file's first line")
     p.add_argument("--control", action="store_true",
                    help="also fine-tune for the middle budget on the general pool alone (--generic-noise, a "
                         "folder or list) and score it on every test: the gain of further training without the type")
@@ -247,8 +250,8 @@ def main() -> None:
     start = "the shipped model" if args.init == "default" else f"`{args.init}`"
     lines = [f"# Targeted denoising: fine-tuning {start} on one noise type", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU (this workplace's CPU box); "
-             f"{time.strftime('%Y-%m-%d')}. Budgets are wall-clock minutes of fine-tuning on this machine "
-             f"(`time_budget`), "
+             f"{time.strftime('%Y-%m-%d')}. Budgets are wall-clock minutes of fine-tuning on "
+             f"{args.finetuned_on or 'this machine'} (`time_budget`; scoring on this machine), "
              f"{'cumulative within one run' if args.cumulative else 'one run per budget from the generic model'}"
              f"; each stage is scored with its "
              f"{'monitored-best' if args.pick == 'best' else 'final (last.ckpt)'} checkpoint. "
@@ -267,8 +270,9 @@ def main() -> None:
         lines += [f"Reused from an earlier invocation (`--reuse`): {', '.join(reused)}; its commands were the same "
                   "as those below with its own type.", ""]
     if any(kept.values()):
-        lines += ["Fine-tuning runs reused from an earlier invocation (`--reuse`), their training commands the same "
-                  "as those below with their own budget: " + "; ".join(
+        how = (f"trained on {args.finetuned_on}, not by a command below" if args.finetuned_on else
+               "their training commands the same as those below with their own budget")
+        lines += [f"Fine-tuning runs reused from an earlier invocation (`--reuse`), {how}: " + "; ".join(
                       f"{t} {', '.join(f'{m:g}' for m in ms)} min" for t, ms in kept.items() if ms) + ".", ""]
     for noise_type, rows in results.items():
         lines += [f"## {noise_type}", ""]
