@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from denoiselab.core.errors import UserError
 from denoiselab.core.files import nearest_path_hint
+from denoiselab.core.progress import track
 from denoiselab.core.rooms import RirBank, RoomAugment
 from denoiselab.core.sources import (
     AudioCache,
@@ -363,7 +364,8 @@ class PairedDataModule(_BaseDataModule):
         from denoiselab.evaluation.alignment import pair_offset, shift
 
         out, moved, unrelated = [], [], []
-        for n, c in pairs:
+        # about 23 ms a 3-s pair on a 2-core CPU: VoiceBank's 11 572 training pairs take 4-5 minutes
+        for n, c in track(pairs, f"aligning {kind} pairs", "pairs"):
             lag, related = pair_offset(n.samples, c.samples, self.sample_rate)
             if not related:
                 unrelated.append(n.path)
