@@ -364,7 +364,7 @@ class PairedDataModule(_BaseDataModule):
         from denoiselab.evaluation.alignment import pair_offset, shift
 
         out, moved, unrelated = [], [], []
-        # about 23 ms a 3-s pair on a 2-core CPU: VoiceBank's 11 572 training pairs take 4-5 minutes
+        # one GCC-PHAT per pair: minutes for a VoiceBank-sized set
         for n, c in track(pairs, f"aligning {kind} pairs", "pairs"):
             lag, related = pair_offset(n.samples, c.samples, self.sample_rate)
             if not related:
