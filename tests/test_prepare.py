@@ -92,3 +92,28 @@ def test_a_kind_left_without_clips_is_refused_where_it_happens(long_sources, tmp
     m.write_text("kind,path,split\nclean,a.wav,train\nnoise,b.wav,val\n")
     with pytest.raises(UserError, match="lists no noise clips for training"):
         MixtureDataModule(manifest=m)
+
+
+def test_an_output_folder_inside_the_speech_folder_is_not_read_back_and_overlaps_are_refused(long_sources, tmp_path):
+    """Run twice with --out inside --clean, the second run cut its own clips again (60 clips became 120 on the
+    demo corpus); --clean = --noise cut speech into noise clips; --out holding an input folder; a split or
+    pre-mix setting that would be ignored or blamed on the wrong flag."""
+    from denoiselab.core.errors import UserError
+
+    c, n = long_sources
+    first = prepare(c, n, c / "prepared")
+    again = prepare(c, n, c / "prepared")
+    assert again["clips"] == first["clips"] and again["written"] == 0
+    with pytest.raises(UserError, match="--clean .* and --noise .* overlap"):
+        prepare(c, c, tmp_path / "out")
+    with pytest.raises(UserError, match="--clean .* and --noise .* overlap"):
+        prepare(tmp_path, n, tmp_path / "out")  # the speech folder holds the noise folder
+    with pytest.raises(UserError, match=r"--out \(.*\) is or holds the --noise folder"):
+        prepare(c, n, n)
+    with pytest.raises(UserError, match=r"--out \(.*\) is or holds the --clean folder"):
+        prepare(c, n, tmp_path)
+    with pytest.raises(UserError, match=r"--val-fraction must be in \[0, 1\), got 2"):
+        prepare(c, n, tmp_path / "out", val_fraction=2.0)  # it said data.val_fraction
+    for snrs, count in (([0.0, 5.0], 0), ([], 10), ([0.0], -1)):  # the first two wrote no pairs, silently
+        with pytest.raises(UserError, match="--premix-snrs and --premix-count go together"):
+            prepare(c, n, tmp_path / "out", premix_snrs=snrs, premix_count=count)

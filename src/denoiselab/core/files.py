@@ -25,6 +25,12 @@ def nearest_path_hint(path: str | Path) -> str:
     return f" (did you mean {parent / near[0]}?)" if near else ""
 
 
+def overlap(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths are the same or one lies inside the other (after ~ and symlinks)."""
+    a, b = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
 def sha1_of(path: str | Path, length: int = 12) -> str:
     """Short content hash of a file (model files in reports and manifests)."""
     h = hashlib.sha1()

@@ -19,6 +19,7 @@ import numpy as np
 
 from denoiselab.core import audio
 from denoiselab.core.errors import UserError
+from denoiselab.core.files import overlap
 from denoiselab.core.mixing import mix_at_snr
 from denoiselab.core.progress import track
 from denoiselab.core.sources import split_by_file
@@ -67,13 +68,19 @@ def prepare(clean: str | Path, noise: str | Path, out: str | Path, sample_rate: 
         raise ValueError(f"--overlap must be in [0, 1), got {overlap}")
     if clip_seconds <= 0 or sample_rate <= 0:
         raise ValueError("--clip-seconds and --sample-rate must be positive")
+    if not 0.0 <= val_fraction < 1.0:
+        raise UserError(f"--val-fraction must be in [0, 1), got {val_fraction:g}")
+    if premix_count < 0 or bool(premix_snrs) != bool(premix_count):  # one without the other wrote no pairs
+        raise UserError("--premix-snrs and --premix-count go together (SNRs in dB and a number of pairs >= 1)")
+    _refuse_overlaps(Path(clean), Path(noise), Path(out))
     out = Path(out)
     clip = int(round(clip_seconds * sample_rate))
     hop = max(1, int(round(clip * (1 - overlap))))
     rows, stats = [], Counter({"written": 0, "existing (kept)": 0})
     skipped: list[tuple[str, str]] = []
     for kind, root in (("clean", Path(clean)), ("noise", Path(noise))):
-        files = audio.find_audio(root)
+        outputs = out.expanduser().resolve()
+        files = [f for f in audio.find_audio(root) if not f.resolve().is_relative_to(outputs)]  # a rerun: not ours
         if not files:
             raise ValueError(f"no audio files found in {root}")
         train, val = split_by_file(files, val_fraction, seed + (kind == "noise"))
@@ -129,6 +136,19 @@ def prepare(clean: str | Path, noise: str | Path, out: str | Path, sample_rate: 
         stats["premixed pairs"] = _premix(rows, out, sample_rate, premix_snrs, premix_count, seed)
     _say_skipped(skipped)
     return {"clips": len(rows), **stats}
+
+
+def _refuse_overlaps(clean: Path, noise: Path, out: Path) -> None:
+    """Speech folder = noise folder would make speech clips noise clips; an output folder holding an input
+    folder would take the recordings for its own clips. (--out inside an input folder is fine: its clips
+    are left out of the inputs.)"""
+    if overlap(clean, noise):
+        raise UserError(f"--clean ({clean}) and --noise ({noise}) overlap: the speech would be cut into noise clips "
+                        "and a model trained on them would learn to remove speech; give the noise recordings' own "
+                        "folder")
+    for flag, root in (("--clean", clean), ("--noise", noise)):
+        if root.expanduser().resolve().is_relative_to(out.expanduser().resolve()):
+            raise UserError(f"--out ({out}) is or holds the {flag} folder {root}: give an output folder of its own")
 
 
 def _say_skipped(skipped: list[tuple[str, str]]) -> None:
