@@ -11,15 +11,21 @@ from omegaconf import DictConfig, open_dict
 
 from denoiselab.cli.config import CONFIG_DIR
 
-TINY_NET = {"unet": ["model.net.base_channels=4", "model.net.depth=2"],
-            "resnet": ["model.net.channels=16", "model.net.blocks=2"],
-            "lstm": ["model.net.hidden_size=16", "model.net.num_layers=1"],
-            "crn": ["model.net.channels=[4,8]", "model.net.hidden_size=16"],
-            "dpcrn": ["model.net.channels=[4,8]", "model.net.blocks=1", "model.net.hidden_size=8"],
-            "dpunet": ["model.net.base_channels=4", "model.net.depth=2", "model.net.blocks=1",
-                       "model.net.hidden_size=8"],
-            "conformer": ["model.net.dim=16", "model.net.num_layers=1", "model.net.num_heads=2",
-                          "model.net.kernel_size=3"]}
+#: The smallest size of each registered backbone, for tests (a new backbone adds its line here:
+#: test_every_registered_backbone_has_a_tiny_test_config says so).
+TINY = {"unet": {"base_channels": 4, "depth": 2}, "resnet": {"channels": 16, "blocks": 2},
+        "lstm": {"hidden_size": 16, "num_layers": 1}, "crn": {"channels": [4, 8], "hidden_size": 16},
+        "dpcrn": {"channels": [4, 8], "blocks": 1, "hidden_size": 8},
+        "dpunet": {"base_channels": 4, "depth": 2, "blocks": 1, "hidden_size": 8},
+        "conformer": {"dim": 16, "num_layers": 1, "num_heads": 2, "kernel_size": 3}}
+
+
+def _override(value) -> str:
+    return f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value)
+
+
+#: The same sizes as Hydra overrides of model.net.
+TINY_NET = {name: [f"model.net.{k}={_override(v)}" for k, v in sizes.items()] for name, sizes in TINY.items()}
 
 
 def corpus_overrides(corpus: dict, cache_dir: Path) -> list[str]:

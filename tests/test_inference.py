@@ -7,6 +7,8 @@ from denoiselab.core.enhancer import Enhancer, load_model
 from denoiselab.core.errors import UserError
 from denoiselab.core.model_files import load_denoiser, save_inference
 
+from hydra_helpers import TINY
+
 
 def _random_bn(d: Denoiser) -> Denoiser:
     g = torch.Generator().manual_seed(0)
@@ -50,6 +52,27 @@ def test_receptive_field_bounds_the_dependence_of_the_output():
         near[..., centre + 256: centre + 2048] = 0.0
         assert torch.equal(den.enhance(far)[..., centre], y[..., centre]), name
         assert not torch.equal(den.enhance(near)[..., centre - 64: centre + 64], y[..., centre - 64: centre + 64])
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_backbone_states_a_receptive_field_that_holds_or_none(name):
+    """What chunked inference trusts of a backbone (a new one included): an input change beyond its stated
+    receptive field leaves the output untouched; without one (recurrence, attention) chunking says it is an
+    approximation."""
+    torch.manual_seed(0)
+    den = _random_bn(Denoiser(net={"name": name, "kwargs": TINY[name]},
+                              frontend={"n_fft": 256, "hop_length": 64}))
+    field = den.receptive_field_samples
+    if field is None:
+        assert not Enhancer(den).exact_chunking
+        return
+    x = torch.randn(1, 16000 * 4) * 0.1
+    centre = x.shape[-1] // 2
+    far = x.clone()
+    far[..., centre + 32 + field:] = 0.0  # the input the outputs centre +-32 may depend on, and no more
+    far[..., : centre - 32 - field] = 0.0
+    assert torch.equal(den.enhance(far)[..., centre - 32: centre + 32], den.enhance(x)[..., centre - 32: centre + 32])
+    assert Enhancer(den).exact_chunking
 
 
 def test_a_context_shorter_than_the_receptive_field_is_warned_and_recurrent_nets_are_approximate():

@@ -4,11 +4,7 @@ import torch
 from denoiselab.core.denoiser import Denoiser
 from denoiselab.core.nets import NETS, build_net
 
-TINY = {"unet": {"base_channels": 4, "depth": 2}, "resnet": {"channels": 16, "blocks": 2},
-        "lstm": {"hidden_size": 16, "num_layers": 1}, "crn": {"channels": [4, 8], "hidden_size": 16},
-        "dpcrn": {"channels": [4, 8], "blocks": 1, "hidden_size": 8},
-        "dpunet": {"base_channels": 4, "depth": 2, "blocks": 1, "hidden_size": 8},
-        "conformer": {"dim": 16, "num_layers": 1, "num_heads": 2, "kernel_size": 3}}
+from hydra_helpers import TINY
 
 
 @pytest.mark.parametrize("name", sorted(NETS))
@@ -21,6 +17,27 @@ def test_backbones_map_features_to_same_shape(name, frames):
 
 def test_every_registered_backbone_has_a_tiny_test_config():
     assert set(TINY) == set(NETS)
+
+
+def test_every_backbone_config_builds_a_registered_backbone_and_every_backbone_has_one(tmp_path):
+    """conf/model/net/NAME.yaml is what `model/net=NAME` selects: a config whose class is not registered
+    could train but not be saved or loaded again (files store the registered name), and a registered
+    backbone without a config cannot be chosen from the command line."""
+    import importlib
+
+    from denoiselab.cli.config import CONFIG_DIR
+
+    from hydra_helpers import compose_train
+
+    built = set()
+    for path in sorted((CONFIG_DIR / "model" / "net").glob("*.yaml")):
+        node = compose_train([f"model/net={path.stem}"], tmp_path).model.net
+        module, _, cls = str(node._target_).rpartition(".")
+        target = getattr(importlib.import_module(module), cls)
+        assert node.get("_partial_") is True, f"{path.name}: _partial_: true (the model passes n_freqs)"
+        assert getattr(target, "registry_name", None) in NETS and NETS[target.registry_name] is target, path.name
+        built.add(target.registry_name)
+    assert built == set(NETS), f"registered without a config: {sorted(set(NETS) - built)}"
 
 
 @pytest.mark.parametrize("name", sorted(NETS))
