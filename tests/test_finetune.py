@@ -502,6 +502,10 @@ def test_the_finetune_interface_as_documented(corpus, tmp_path, tiny_ckpt):
     last = load_checkpoint(out / "checkpoints" / "last.ckpt")
     assert last["optimizer_states"][0]["param_groups"][0]["lr"] < 0.5 * 2e-3
     assert "the last checkpoint is the model to use" in proc.stdout
+    # and where a model is asked for by its run (--ckpt OUT, ckpt=OUT, load_model(OUT)), that is what it gets
+    from denoiselab.core.model_files import resolve_model_path
+
+    assert resolve_model_path(out) == resolve_model_path(out / "checkpoints") == out / "checkpoints" / "last.ckpt"
     from denoiselab.cli.enhance import main as enhance
 
     src = tmp_path / "in.wav"

@@ -324,6 +324,10 @@ def test_best_checkpoint_is_the_monitored_best_of_a_real_run_even_after_moving_i
     moved = tmp_path / "moved"
     out.rename(moved)  # the recorded absolute path is stale now: found by name
     assert best_checkpoint(moved) == moved / "checkpoints" / best.name
+    from denoiselab.core.model_files import resolve_model_path
+
+    # a run without a decayed lr stands for its monitored best where a model is asked for by its run dir
+    assert resolve_model_path(moved) == moved / "checkpoints" / best.name
 
 
 def _fake_ckpt(path: Path, step: int, current: float, best_path: str | None, mode: str = "max") -> None:

@@ -124,3 +124,25 @@ def best_checkpoint(run_or_ckpt_dir: str | Path) -> Path | None:
         return None
     sign = {p: (1 if mode == "max" else -1) for p, (_, mode) in own_scores.items()}
     return max(own_scores, key=lambda p: (sign[p] * own_scores[p][0], p.stat().st_mtime))
+
+
+#: Set in a run's checkpoints when its lr decays to the end of a time budget (experiment=finetune, the device
+#: workflow): its final state is the model to use, not the best by a metric on a small validation split.
+FINAL_STATE_KEY = "final_state_is_the_model"
+
+
+def model_of_run(run_or_ckpt_dir: str | Path) -> Path | None:
+    """The checkpoint that stands for a training run where a model is asked for (``--ckpt RUN``): its last.ckpt
+    when the run says its final state is the model (a decayed lr), else its monitored best, else last.ckpt;
+    None without either."""
+    root = Path(run_or_ckpt_dir)
+    last = (root / "checkpoints" if (root / "checkpoints").is_dir() else root) / "last.ckpt"
+    if last.is_file():
+        try:
+            if checkpoint_meta(last).get(FINAL_STATE_KEY):
+                return last
+        except CheckpointError as err:
+            log.warning("%s", err)
+    best = best_checkpoint(root)
+    return best or (last if last.is_file() else None)
+

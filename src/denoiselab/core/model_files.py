@@ -14,7 +14,8 @@ Formats
     onnxruntime session.
   - TorchScript: the same mask estimator, traced.
 ``default`` (or None) names the shipped pretrained model wherever a model path is taken; a training
-run dir names its monitored-best checkpoint.
+run dir names its monitored-best checkpoint, or its last.ckpt when its lr decayed over a time budget
+(``checkpoints.model_of_run``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from denoiselab.core.checkpoints import CKPT_KEY, best_checkpoint, load_checkpoint
+from denoiselab.core.checkpoints import CKPT_KEY, load_checkpoint, model_of_run
 from denoiselab.core.denoiser import Denoiser
 from denoiselab.core.errors import UserError
 
@@ -58,13 +59,12 @@ def resolve_model_path(path: str | Path | None) -> Path:
                                     "(a denoiselab-train checkpoint or a denoiselab-export file)")
         return DEFAULT_MODEL
     path = Path(path).expanduser()
-    if path.is_dir():  # a training run (or its checkpoints/): its monitored-best checkpoint, else last.ckpt
-        best = best_checkpoint(path)
-        last = (path / "checkpoints" if (path / "checkpoints").is_dir() else path) / "last.ckpt"
-        if best is None and not last.is_file():
+    if path.is_dir():  # a training run (or its checkpoints/): the checkpoint that stands for it
+        chosen = model_of_run(path)
+        if chosen is None:
             raise FileNotFoundError(f"model file not found: {path} is a folder without a denoiselab-train "
                                     "checkpoint (pass a .ckpt or model file, or a run dir)")
-        return best or last
+        return chosen
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     return path

@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar as Pro
 from omegaconf import DictConfig, open_dict
 
 from denoiselab.core.checkpoints import (
+    FINAL_STATE_KEY,
     CheckpointError,
     best_checkpoint,
     checkpoint_meta,
@@ -204,6 +205,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     model: L.LightningModule = hydra.utils.instantiate(cfg.model, loss=loss)
 
     resume = resolve_resume(cfg, run_dir)
+    if decays_over_time(cfg.model.get("scheduler")):  # --ckpt RUN then takes the final state (model_of_run)
+        model.extra_checkpoint_meta[FINAL_STATE_KEY] = True
     if start is not None:
         model.extra_checkpoint_meta["init_from"] = {**start, **({"keep_start": keep} if keep > 0 else {})}
         # a resumed run continues from its own checkpoint (restored by fit after this), but an anchored,
