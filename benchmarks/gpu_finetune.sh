@@ -27,8 +27,9 @@ for t in ${TYPES//,/ }; do
   noise=$DATA/finetune/$t
   if [ ! -d "$noise" ]; then  # the shared data itself (a dry run here): targeted.py's split, the first 5
     noise=/tmp/dl_finetune/$t; rm -rf "$noise"; mkdir -p "$noise"
-    for f in $(ls "$DATA"/dev/noise/"${t}"_*.flac | sort | head -5); do ln -s "$(realpath "$f")" "$noise/"; done
+    for f in $(ls "$DATA"/dev/noise/"${t}"_*.flac 2>/dev/null | sort | head -5); do ln -s "$(realpath "$f")" "$noise/"; done
   fi
+  if [ -z "$(ls "$noise")" ]; then echo "no recordings of $t in $DATA (pack it: gpu_pack.py --finetune-types $t)"; exit 2; fi
   echo "== fine-tuning $t for ${SECONDS_EACH}s on $ACC $(date +%T) ($(ls "$noise" | wc -l) noise files)"
   python3 -m denoiselab.cli.train experiment=finetune init_from=default "data.clean=$DATA/train/clean" \
       "data.noise=$noise" "finetune.generic_noise=$DATA/train/noise" "time_budget=$SECONDS_EACH" \
