@@ -441,3 +441,18 @@ def test_recordings_without_reference_are_said_before_scoring_and_counted_at_the
     rows = _rows(report_dir / "per_recording.csv")
     assert outcome(rows) == (f"{len(rows)} recordings: {len(rows) - 2} scored against their reference, 1 without a "
                              "reference (non-intrusive scores only), 1 refused (the report says why)")
+
+
+@pytest.mark.parametrize("setting,said", [
+    ({"max_delay_s": 0.0}, "max_delay_s must be > 0"), ({"min_confidence": -1.0}, "min_confidence must be >= 0"),
+    ({"min_correlation": 2.0}, r"min_correlation is a correlation, in \[-1, 1\]")])
+def test_alignment_settings_that_align_nothing_or_refuse_everything_are_refused(tmp_path, setting, said):
+    """max_delay_s=0 searched every lag with the negative ones mislabelled (a recording 300 samples late
+    came out 'aligned' by luck); min_confidence < 0 accepted any reference; min_correlation > 1 refused all."""
+    from denoiselab.core.errors import UserError
+    from denoiselab.evaluation.alignment import gcc_phat
+
+    with pytest.raises(UserError, match=said):
+        evaluate_devices(tmp_path / "nothing", tmp_path / "out", **setting)
+    with pytest.raises(ValueError, match="at least one sample"):
+        gcc_phat(np.ones(100), np.ones(100), max_delay=0)

@@ -187,7 +187,7 @@ def _check_types(parsed, base, cfg) -> None:
         except Exception:  # noqa: BLE001 - interpolations resolve later; nothing to compare
             continue
         if isinstance(old, bool) and not isinstance(new, bool):
-            raise Refusal(f"{key}={o.value()!r}: expected true or false (the default is {str(old).lower()})")
+            raise Refusal(f"{key}={new!r}: expected true or false (the default is {str(old).lower()})")
         if isinstance(old, (int, float)) and not isinstance(old, bool) and isinstance(new, str):
             kind = "a whole number" if isinstance(old, int) else "a number"
             raise Refusal(f"{key}={new!r} could not be converted to {kind} (the default is {old})")

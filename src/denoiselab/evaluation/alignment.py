@@ -69,6 +69,8 @@ def gcc_phat(rec: np.ndarray, ref: np.ndarray, max_delay: int | None = None, ban
         freqs = np.fft.rfftfreq(nfft, 1 / sr)
         weight = weight * ((freqs >= band[0]) & (freqs <= band[1]))
     cc = np.fft.irfft(cross * weight, nfft)
+    if max_delay is not None and int(max_delay) < 1:  # cc[-0:] below would be the whole array
+        raise ValueError(f"max_delay must be at least one sample, got {max_delay}")
     max_shift = nfft // 2 if max_delay is None else min(int(max_delay), nfft // 2)
     cc = np.concatenate([cc[-max_shift:], cc[: max_shift + 1]])  # lags -max_shift..max_shift
     k = int(np.argmax(cc))

@@ -188,7 +188,8 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
     ref, rsr = audio.read(rec.reference)
     ref16 = audio.resample(audio.to_mono(ref), rsr, SCORE_RATE)
     try:
-        al, x_al = align(x16, ref16, int(max_delay_s * SCORE_RATE), min_correlation, SCORE_RATE, min_confidence)
+        al, x_al = align(x16, ref16, max(1, int(max_delay_s * SCORE_RATE)), min_correlation, SCORE_RATE,
+                          min_confidence)
     except AlignmentError as err:
         row.update(status="refused", note=str(err))
         log.warning("%s: %s", rec.path, err)
@@ -209,6 +210,18 @@ def score_recording(rec: Recording, denoise: Callable[[np.ndarray, int], np.ndar
 
 
 # ---------------------------------------------------------------------- entry points
+def _check_alignment_settings(max_delay_s: float, min_confidence: float, min_correlation: float | None) -> None:
+    """Settings that aligned nothing or refused everything: max_delay_s=0 searched the whole recording with
+    its lags mislabelled, a negative min_confidence accepted any reference, a min_correlation above 1 refused
+    every recording."""
+    if not max_delay_s > 0:
+        raise UserError(f"max_delay_s must be > 0 (the longest device delay searched, in seconds), got {max_delay_s}")
+    if not min_confidence >= 0:
+        raise UserError(f"min_confidence must be >= 0 (a peak prominence; 30 by default), got {min_confidence}")
+    if min_correlation is not None and not -1.0 <= min_correlation <= 1.0:
+        raise UserError(f"min_correlation is a correlation, in [-1, 1] (or null), got {min_correlation}")
+
+
 def processed_name(root: Path, rec: Recording) -> str:
     """Where another tool's output for ``rec`` lies inside a processed folder: its path relative to the
     campaign folder (a manifest's file outside it: <device>/<file name>)."""
@@ -255,6 +268,7 @@ def evaluate_devices(devices_dir: str | Path, out_dir: str | Path, ckpt: str | N
     ``denoise_in_band``: keep the denoiser's changes only in the band a telephone-band device passes
     (keep_device_band).
     """
+    _check_alignment_settings(max_delay_s, min_confidence, min_correlation)
     root = Path(devices_dir).expanduser()
     recs = discover(root)
     if note := unreferenced(recs, root, root / "reference"):
