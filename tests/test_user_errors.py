@@ -70,6 +70,8 @@ MISTAKES = [
     ("enhance: unreadable model", "enhance", lambda p: [str(p["root"] / "one.wav"), "--ckpt",
                                                          str(p["root"] / "junk.ckpt"), "--out",
                                                          str(p["root"] / "out")], "cannot be read"),
+    ("enhance: threads below one", "enhance", lambda p: [str(p["root"] / "one.wav"), "--threads", "-2", "--out",
+                                                         str(p["root"] / "out")], "--threads must be >= 1"),
     ("enhance: strength out of range", "enhance", lambda p: [str(p["root"] / "one.wav"), "--strength", "2",
                                                               "--out", str(p["root"] / "out")],
      "strength must be in [0, 1]"),

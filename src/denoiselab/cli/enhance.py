@@ -246,6 +246,8 @@ def _main(argv: list[str] | None = None) -> int:
     if args.old_device:
         log.warning("--device is now --accelerator (--device still works but will be removed)")
         args.accelerator = args.old_device
+    if args.threads is not None and args.threads < 1:  # torch's own error was a traceback
+        raise UserError(f"--threads must be >= 1, got {args.threads} (leave it out for torch's choice)")
     if args.threads:
         import torch
 
