@@ -176,6 +176,8 @@ def test_more_names_than_checkpoints_is_refused(tiny_ckpt):
     ("data.max_seconds=-1", "data.max_seconds must be > 0"),  # cut the last second off every file
     ("metrics=[]", "metrics is empty"),
     ("examples=-1", "examples must be >= 0"),
+    ("num_workers=-1", "num_workers must be >= 0"),
+    ("data.seed=-1", "data.seed must be >= 0"),
 ])
 def test_settings_that_would_score_nothing_or_something_else_are_refused(corpus, tmp_path, override, said):
     from denoiselab.core.errors import UserError

@@ -44,6 +44,10 @@ def check_settings(cfg: DictConfig) -> None:
         raise UserError("metrics is empty: list what to score, e.g. metrics=[pesq_wb,estoi,si_sdr]")
     if int(cfg.examples) < 0:
         raise UserError(f"examples must be >= 0, got {cfg.examples}")
+    if int(cfg.num_workers) < 0:  # was taken as no workers
+        raise UserError(f"num_workers must be >= 0 (0: score in this process), got {cfg.num_workers}")
+    if d.get("seed") is not None and int(d.seed) < 0:  # numpy's 'expected non-negative integer' named no key
+        raise UserError(f"data.seed must be >= 0, got {d.seed}")
 
 
 def run(cfg: DictConfig) -> list[dict]:
