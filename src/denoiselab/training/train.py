@@ -116,10 +116,12 @@ def normalize_max_time(cfg: DictConfig) -> None:
                                 f"{whole % 60:02d}")
 
 
-def refuse_training_nothing(cfg: DictConfig) -> None:
-    """trainer.max_steps=0 or max_epochs=0 ran no step, wrote no checkpoint and exited 0; a negative lr
-    failed inside torch ("Invalid learning rate") without naming the key. (lr = 0 stays allowed: it
-    scores the starting weights through the whole training path.)"""
+def check_training_settings(cfg: DictConfig) -> None:
+    """Settings that trained nothing or failed deep inside a library without naming the key:
+    trainer.max_steps=0 / max_epochs=0 ran no step, wrote no checkpoint and exited 0; a negative lr
+    ("Invalid learning rate"), seed ("-1 is not in bounds") or data.max_val_items ("__len__() should
+    return >= 0"); trainer.val_check_interval=0 (ZeroDivisionError). (lr = 0 stays allowed: it scores
+    the starting weights through the whole training path.)"""
     for key in ("max_steps", "max_epochs"):
         if cfg.trainer.get(key) == 0:
             raise UserError(f"trainer.{key}=0 trains nothing and writes no checkpoint (-1 or null: no limit; "
@@ -127,6 +129,15 @@ def refuse_training_nothing(cfg: DictConfig) -> None:
     lr = (cfg.model.get("optimizer") or {}).get("lr")
     if isinstance(lr, (int, float)) and lr < 0:
         raise UserError(f"model.optimizer.lr must be >= 0, got {lr}")
+    if cfg.get("seed") is not None and int(cfg.seed) < 0:
+        raise UserError(f"seed must be >= 0, got {cfg.seed}")
+    items = (cfg.get("data") or {}).get("max_val_items")
+    if isinstance(items, int) and items < 0:
+        raise UserError(f"data.max_val_items must be >= 0 (0: no validation; null: every item), got {items}")
+    interval = cfg.trainer.get("val_check_interval")
+    if isinstance(interval, (int, float)) and interval <= 0:
+        raise UserError(f"trainer.val_check_interval must be > 0 (steps, or a share of an epoch up to 1.0), "
+                        f"got {interval}")
 
 
 def fit_strategy_to_accelerator(cfg: DictConfig) -> None:
@@ -190,7 +201,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     check_output_dir(run_dir)
     normalize_max_time(cfg)
-    refuse_training_nothing(cfg)
+    check_training_settings(cfg)
     check_scheduler_budget(cfg)
     fit_strategy_to_accelerator(cfg)
     L.seed_everything(int(cfg.seed), workers=True)
