@@ -374,3 +374,16 @@ def test_max_time_in_the_formats_people_write_reaches_lightning_as_dd_hh_mm_ss(g
     kept = OmegaConf.create({"trainer": {"max_time": {"minutes": 5}}})
     normalize_max_time(kept)
     assert kept.trainer.max_time == {"minutes": 5}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_a_gpu_asked_for_where_there_is_none_is_refused_in_one_line(tmp_path):
+    """Lightning's 'No supported gpu backend found!' came wrapped in Hydra's instantiation traceback."""
+    from denoiselab.core.errors import UserError
+    from denoiselab.training.train import check_training_settings
+
+    for accelerator in ("gpu", "cuda"):
+        cfg = compose_train([f"trainer.accelerator={accelerator}"], tmp_path / "run")
+        with pytest.raises(UserError, match=f"trainer.accelerator={accelerator}: no CUDA GPU is available here"):
+            check_training_settings(cfg)
+    check_training_settings(compose_train(["trainer.accelerator=auto"], tmp_path / "run"))

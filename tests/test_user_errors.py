@@ -60,6 +60,8 @@ MISTAKES = [
     ("negative seed", "train", lambda p: [*_data(p), "seed=-1"], "seed must be >= 0"),  # numpy: "not in bounds"
     ("negative validation size", "train", lambda p: [*_data(p), "data.max_val_items=-1"],
      "data.max_val_items must be >= 0"),  # "__len__() should return >= 0"
+    ("clip shorter than a window", "train", lambda p: [*_data(p), "data.clip_seconds=0.01"],
+     "is shorter than one STFT window"),  # torch's padding error, as a traceback
     ("validation every 0 steps", "train", lambda p: [*_data(p), "trainer.val_check_interval=0"],
      "trainer.val_check_interval must be > 0"),  # a ZeroDivisionError traceback
     ("missing checkpoint", "train", lambda p: [*_data(p), f"ckpt_path={p['root'] / 'nope.ckpt'}"],

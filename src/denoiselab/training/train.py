@@ -134,10 +134,24 @@ def check_training_settings(cfg: DictConfig) -> None:
     items = (cfg.get("data") or {}).get("max_val_items")
     if isinstance(items, int) and items < 0:
         raise UserError(f"data.max_val_items must be >= 0 (0: no validation; null: every item), got {items}")
+    accelerator = str(cfg.trainer.get("accelerator", "cpu"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():  # Lightning: "No supported gpu backend"
+        raise UserError(f"trainer.accelerator={accelerator}: no CUDA GPU is available here; use "
+                        "trainer.accelerator=cpu (or auto)")
     interval = cfg.trainer.get("val_check_interval")
     if isinstance(interval, (int, float)) and interval <= 0:
         raise UserError(f"trainer.val_check_interval must be > 0 (steps, or a share of an epoch up to 1.0), "
                         f"got {interval}")
+
+
+def check_clip_holds_a_window(cfg: DictConfig) -> None:
+    """A training clip shorter than one STFT window failed inside torch's padding with a traceback (checked
+    after init_from, whose file sets the front end)."""
+    data, frontend = cfg.get("data") or {}, (cfg.model.get("frontend") or {})
+    seconds, rate, n_fft = data.get("clip_seconds"), data.get("sample_rate"), frontend.get("n_fft")
+    if all(isinstance(v, (int, float)) for v in (seconds, rate, n_fft)) and seconds * rate < n_fft:
+        raise UserError(f"data.clip_seconds={seconds:g} ({int(seconds * rate)} samples at {rate} Hz) is shorter than "
+                        f"one STFT window (model.frontend.n_fft={n_fft}); clips of a second or more train well")
 
 
 def fit_strategy_to_accelerator(cfg: DictConfig) -> None:
@@ -207,6 +221,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(int(cfg.seed), workers=True)
 
     start = adopt_model_settings(cfg) if cfg.get("init_from") else None
+    check_clip_holds_a_window(cfg)
     finetune = cfg.get("finetune") or {}
     anchor = anchor_weight(finetune)
     distill = distill_weight(finetune, has_start=start is not None)
