@@ -97,3 +97,18 @@ def test_the_format_follows_the_extension_and_an_existing_file_is_kept(tiny_ckpt
     assert "exists; --force replaces it" in capsys.readouterr().err
     assert (out.stat().st_mtime_ns, out.read_bytes()) == before
     assert main(["--ckpt", str(tiny_ckpt), "--out", str(out), "--force"]) == 0
+
+
+def test_an_opset_the_graph_cannot_use_and_ignored_options_are_refused_and_nothing_is_left(tiny_ckpt, tmp_path,
+                                                                                            capsys):
+    """Opset 9 (the exporter's error) and 11 (onnxruntime cannot run the Clip it writes) gave tracebacks, the
+    second leaving model.onnx.tmp behind; --half was silently ignored for ONNX."""
+    for opset in ("9", "11"):
+        assert main(["--ckpt", str(tiny_ckpt), "--out", str(tmp_path / "m.onnx"), "--opset", opset]) == 2
+        assert f"ONNX export at opset {opset} failed" in capsys.readouterr().err
+        assert not list(tmp_path.iterdir())
+    assert main(["--ckpt", str(tiny_ckpt), "--out", str(tmp_path / "m.onnx"), "--half"]) == 2
+    assert main(["--ckpt", str(tiny_ckpt), "--out", str(tmp_path / "m.pt"), "--opset", "13"]) == 2
+    said = capsys.readouterr().err
+    assert "the onnx format keeps float32" in said and "the inference format has none" in said
+    assert not list(tmp_path.iterdir())

@@ -45,6 +45,11 @@ def _main(argv: list[str] | None = None) -> int:
     args.format = output_format(out, args.format)
     if out.exists() and not args.force:
         raise UserError(f"{out} exists; --force replaces it (or choose another --out)")
+    if args.half and args.format != "inference":  # was ignored: the graph formats keep float32 weights
+        raise UserError(f"--half stores an inference file's weights as float16; the {args.format} format keeps "
+                        "float32 (leave --half out, or write a .pt / .safetensors file)")
+    if args.opset != p.get_default("opset") and args.format != "onnx":
+        raise UserError(f"--opset sets the ONNX opset; the {args.format} format has none")
     denoiser, extra = load_denoiser_and_extra(args.ckpt)
     if args.format == "inference":  # the file keeps how it was made (e.g. fine-tuned from which model)
         save_inference(denoiser, out, extra=extra, half=args.half)

@@ -225,20 +225,26 @@ def export_onnx(denoiser: Denoiser, path: str | Path, frames: int = 200, opset: 
     model = MaskEstimator(denoiser)
     example = torch.rand(1, denoiser.frontend.n_freqs, frames)
     tmp = path.with_name(path.name + ".tmp")
-    with warnings.catch_warnings():  # the exporter's notes (traced ints, constant folding) are checked below
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(tmp), input_names=["noisy_mag"], output_names=["mask"],
-                          dynamic_axes={"noisy_mag": {0: "batch", 2: "frames"}, "mask": {0: "batch", 2: "frames"}},
-                          opset_version=opset, dynamo=False)
-    proto = onnx.load(str(tmp))
-    meta = proto.metadata_props.add()
-    meta.key, meta.value = "denoiselab_spec", json.dumps(denoiser.spec())
-    onnx.save(proto, str(tmp))
     try:
+        with warnings.catch_warnings():  # the exporter's notes (traced ints, constant folding) are checked below
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), str(tmp), input_names=["noisy_mag"], output_names=["mask"],
+                              dynamic_axes={"noisy_mag": {0: "batch", 2: "frames"},
+                                            "mask": {0: "batch", 2: "frames"}},
+                              opset_version=opset, dynamo=False)
+        proto = onnx.load(str(tmp))
+        meta = proto.metadata_props.add()
+        meta.key, meta.value = "denoiselab_spec", json.dumps(denoiser.spec())
+        onnx.save(proto, str(tmp))
         diff = parity(denoiser, OnnxMaskEstimator(tmp, quiet=True))
     except ExportError:
         tmp.unlink(missing_ok=True)
         raise
+    except Exception as err:  # an opset the graph's operators (or onnxruntime) do not support
+        tmp.unlink(missing_ok=True)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ExportError(f"ONNX export at opset {opset} failed ({type(err).__name__}: {first}); opset 17, the "
+                          "default, is the one tested") from err
     return _finish(tmp, path, denoiser, diff), diff
 
 
