@@ -149,7 +149,9 @@ def check_clip_holds_a_window(cfg: DictConfig) -> None:
     after init_from, whose file sets the front end)."""
     data, frontend = cfg.get("data") or {}, (cfg.model.get("frontend") or {})
     seconds, rate, n_fft = data.get("clip_seconds"), data.get("sample_rate"), frontend.get("n_fft")
-    if all(isinstance(v, (int, float)) for v in (seconds, rate, n_fft)) and seconds * rate < n_fft:
+    if not all(isinstance(v, (int, float)) and v > 0 for v in (seconds, rate, n_fft)):
+        return  # non-positive ones are refused by name where the data module and front end are built
+    if seconds * rate < n_fft:
         raise UserError(f"data.clip_seconds={seconds:g} ({int(seconds * rate)} samples at {rate} Hz) is shorter than "
                         f"one STFT window (model.frontend.n_fft={n_fft}); clips of a second or more train well")
 
