@@ -80,6 +80,15 @@ def test_auto_resume_continues_in_the_same_run_dir(corpus, cache_dir, tmp_path):
     _train(corpus, cache_dir, out, ["trainer.max_steps=3"])
     _train(corpus, cache_dir, out, ["trainer.max_steps=6", "auto_resume=true"])
     assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == 6
+    # resuming it as another model failed inside load_state_dict with a screen of size mismatches
+    from denoiselab.core.errors import UserError
+
+    with pytest.raises(UserError, match=r"holds another model \(net.name: unet in the checkpoint, lstm now; "):
+        _train(corpus, cache_dir, tmp_path / "other", ["trainer.max_steps=9",
+                                                        f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}"], net="lstm")
+    with pytest.raises(UserError, match="frontend.hop_length: 64 in the checkpoint, 128 now"):
+        _train(corpus, cache_dir, tmp_path / "other", ["trainer.max_steps=9", "model.frontend.hop_length=128",
+                                                        f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}"])
 
 
 def test_checkpoints_load_with_weights_only_and_carry_the_model_description(corpus, cache_dir, tmp_path):

@@ -144,6 +144,28 @@ def check_training_settings(cfg: DictConfig) -> None:
                         f"got {interval}")
 
 
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def refuse_another_model(resume: Path, saved: dict[str, Any] | None, built: dict[str, Any]) -> None:
+    """A resume continues the same model: a checkpoint of another backbone, size or front end failed inside
+    load_state_dict with a screen of size mismatches."""
+    if not saved or saved.get("spec_version") != built.get("spec_version"):
+        return  # a file of another format: Lightning's own load says what does not fit
+    old, new = _flat(saved), _flat(built)
+    differ = [k for k in sorted(set(old) | set(new), key=lambda k: (k != "net.name", k))  # the backbone first
+              if k != "denoiselab_version" and old.get(k) != new.get(k)]
+    if differ:
+        shown = "; ".join(f"{k}: {old.get(k)} in the checkpoint, {new.get(k)} now" for k in differ[:3])
+        raise UserError(f"ckpt_path {resume} holds another model ({shown}): a resume continues the same model, so "
+                        "drop the overrides that change it, or start a new run from its weights with "
+                        f"init_from={resume}")
+
+
 def check_clip_holds_a_window(cfg: DictConfig) -> None:
     """A training clip shorter than one STFT window failed inside torch's padding with a traceback (checked
     after init_from, whose file sets the front end)."""
@@ -260,6 +282,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if resume is None and cfg.get("train", True):
         refuse_to_overwrite(run_dir)
     meta = checkpoint_meta(resume) if resume else {}
+    if resume is not None:
+        refuse_another_model(resume, meta.get("denoiser"), model.denoiser.spec())
     hc = HydraConfig.get() if HydraConfig.initialized() else None
     multirun = hc is not None and hc.mode == RunMode.MULTIRUN
     group = Path(hc.sweep.dir).name if multirun else None
