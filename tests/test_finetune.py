@@ -19,7 +19,7 @@ from denoiselab.training.instantiate import close_loggers
 from denoiselab.training.train import run
 
 from conftest import noise_signal, speechlike
-from hydra_helpers import compose_train, corpus_overrides
+from hydra_helpers import TINY_NET, compose_train, corpus_overrides
 
 
 def _finetune(corpus, cache_dir, out, init, extra=()):
@@ -64,6 +64,20 @@ def test_a_run_that_ends_below_its_starting_model_says_so():
     assert "0.40 below the init_from model's" in fell_below_start({"init/val/si_sdr": 12.5, "val/si_sdr": 12.1})
     assert fell_below_start({"init/val/si_sdr": 12.1, "val/si_sdr": 12.5}) is None  # it improved
     assert fell_below_start({"val/si_sdr": 12.5}) is None  # not a fine-tuning run (or init_validate=false)
+
+
+def test_the_finetune_recipe_without_a_start_says_it_trains_from_random_weights(corpus, cache_dir, tmp_path, caplog):
+    cfg = compose_train(["experiment=finetune", "init_from=null", *corpus_overrides(corpus, cache_dir),
+                         "model/net=unet", *TINY_NET["unet"], "data.clip_seconds=1.0", "data.batch_size=4",
+                         "data.num_workers=0", "trainer.max_time=null", "time_budget=600", "trainer.max_steps=1",
+                         "finetune.min_noise_seconds=0", "finetune.distill=0", "finetune.keep_start=0"],
+                        tmp_path / "run")
+    try:
+        with caplog.at_level("WARNING"):
+            run(cfg)
+    finally:
+        close_loggers()
+    assert "experiment=finetune without init_from trains a new model from random weights" in caplog.text
 
 
 @pytest.mark.parametrize("override,key", [("model.net.base_channels=8", "model.net.base_channels"),

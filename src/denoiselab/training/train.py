@@ -245,6 +245,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(int(cfg.seed), workers=True)
 
     start = adopt_model_settings(cfg) if cfg.get("init_from") else None
+    if start is None and cfg.get("task_name") == "finetune":
+        log.warning("experiment=finetune without init_from trains a new model from random weights with a recipe "
+                    "sized for minutes of fine-tuning; give init_from=default (the shipped model) or PATH")
     check_clip_holds_a_window(cfg)
     finetune = cfg.get("finetune") or {}
     anchor = anchor_weight(finetune)
