@@ -161,9 +161,9 @@ def refuse_another_model(resume: Path, saved: dict[str, Any] | None, built: dict
               if k != "denoiselab_version" and old.get(k) != new.get(k)]
     if differ:
         shown = "; ".join(f"{k}: {old.get(k)} in the checkpoint, {new.get(k)} now" for k in differ[:3])
-        raise UserError(f"ckpt_path {resume} holds another model ({shown}): a resume continues the same model, so "
-                        "drop the overrides that change it, or start a new run from its weights with "
-                        f"init_from={resume}")
+        raise UserError(f"the checkpoint to resume, {resume}, holds another model ({shown}): a resume continues "
+                        "the same model, so drop the overrides that change it, or start a new run from its weights "
+                        f"with init_from={resume}")
 
 
 def check_clip_holds_a_window(cfg: DictConfig) -> None:
