@@ -187,3 +187,18 @@ def test_settings_that_would_score_nothing_or_something_else_are_refused(corpus,
     with pytest.raises(UserError, match=said):
         run(cfg)
     assert not (tmp_path / "ev" / "summary.csv").exists()
+
+
+def test_an_evaluation_into_a_folder_holding_another_says_what_it_replaces_and_what_stays(tmp_path, caplog):
+    """hydra.run.dir given again: the tables were replaced silently and an earlier testset/ stayed beside them."""
+    from denoiselab.cli.evaluate import say_earlier_evaluation
+
+    with caplog.at_level("WARNING"):
+        say_earlier_evaluation(tmp_path, save_testset=False, examples=0)
+    assert not caplog.text  # a fresh folder
+    (tmp_path / "summary.csv").write_text("system\n")
+    (tmp_path / "testset").mkdir()
+    (tmp_path / "examples").mkdir()
+    with caplog.at_level("WARNING"):
+        say_earlier_evaluation(tmp_path, save_testset=True, examples=0)
+    assert "holds an earlier evaluation" in caplog.text and "; examples/ there stay from the earlier run" in caplog.text

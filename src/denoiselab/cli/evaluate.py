@@ -30,6 +30,8 @@ from denoiselab.evaluation.evaluate import (
     write_testset,
 )
 
+log = logging.getLogger("denoiselab.cli.evaluate")
+
 
 def check_settings(cfg: DictConfig) -> None:
     """Refuse settings that would score nothing or quietly something else, naming the key."""
@@ -50,9 +52,21 @@ def check_settings(cfg: DictConfig) -> None:
         raise UserError(f"data.seed must be >= 0, got {d.seed}")
 
 
+def say_earlier_evaluation(out_dir: Path, save_testset: bool, examples: int) -> None:
+    """A run dir given again (hydra.run.dir=...) held another evaluation: its tables are replaced, and any
+    test set or examples this run does not write stay beside the new tables, from the other run."""
+    if not (out_dir / "summary.csv").is_file():
+        return
+    stale = [name for name, written in (("testset", save_testset), ("examples", examples > 0))
+             if (out_dir / name).is_dir() and not written]
+    log.warning("%s holds an earlier evaluation: its summary and per-file tables are replaced%s", out_dir,
+                f"; {' and '.join(f'{n}/' for n in stale)} there stay from the earlier run" if stale else "")
+
+
 def run(cfg: DictConfig) -> list[dict]:
     out_dir = Path(cfg.paths.output_dir)
     check_settings(cfg)
+    say_earlier_evaluation(out_dir, bool(cfg.get("save_testset")), int(cfg.examples))
     d = cfg.data
     if d.get("noisy") and d.get("clean"):
         items = paired_items(d.noisy, d.clean, d.get("max_files"), bool(d.get("align", False)))
