@@ -456,3 +456,17 @@ def test_alignment_settings_that_align_nothing_or_refuse_everything_are_refused(
         evaluate_devices(tmp_path / "nothing", tmp_path / "out", **setting)
     with pytest.raises(ValueError, match="at least one sample"):
         gcc_phat(np.ones(100), np.ones(100), max_delay=0)
+
+
+def test_a_quiet_room_sharing_fewer_than_two_devices_is_said_not_silently_dropped():
+    """quiet/other/ next to a campaign of mic/: the calibration section vanished without a word."""
+    from denoiselab.evaluation.device_report import _markdown
+    from denoiselab.evaluation.device_stats import calibration
+
+    def dev(name, score):
+        return {"device": name, "pesq_wb_before": score, "pesq_wb_after": score}
+
+    cal = calibration([dev("mic", 2.0)], [dev("other", 3.0)])
+    assert cal["devices"] == 0 and cal["quiet_room_devices"] == "other" and "mae_before" not in cal
+    md = _markdown([], [], [], [], {}, [], cal)
+    assert "No calibration: the quiet-room recordings share 0 device(s) with this campaign (quiet room: other)" in md

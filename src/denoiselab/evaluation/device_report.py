@@ -149,6 +149,10 @@ def _markdown(rows, devs, have, stab, settings, pngs, calib) -> str:
     elif calib is None:
         lines += ["- No calibration: add quiet-room recordings of the same devices as DIR/quiet/<device>/ to "
                   "check on your own devices whether denoising recovers quiet-room scores."]
+    else:
+        lines += [f"- No calibration: the quiet-room recordings share {calib['devices']} device(s) with this "
+                  f"campaign (quiet room: {calib.get('quiet_room_devices', '?')}); it needs two or more devices "
+                  "recorded in both rooms, in folders of the same name."]
     lines += ["", "## Scores of the raw recordings (the result)", "", *_score_table(devs, have, "before"), "",
               f"## After removing the room noise with {Path(str(model)).name} (diagnostic)", "",
               *_score_table(devs, have, "after"), "", "## Lab measurements", "",
