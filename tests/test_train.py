@@ -377,7 +377,7 @@ def test_max_time_in_the_formats_people_write_reaches_lightning_as_dd_hh_mm_ss(g
     cfg = OmegaConf.create({"trainer": {"max_time": given}})
     normalize_max_time(cfg)
     assert cfg.trainer.max_time == lightning
-    for bad in ("5min", 0, "00:0x:00"):
+    for bad in ("5min", 0, "00:0x:00", "-00:00:01"):  # the last trained for 1 s: its sign was dropped
         with pytest.raises(UserError, match=f"trainer.max_time={bad}: give DD:HH:MM:SS"):
             normalize_max_time(OmegaConf.create({"trainer": {"max_time": bad}}))
     kept = OmegaConf.create({"trainer": {"max_time": {"minutes": 5}}})

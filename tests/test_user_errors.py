@@ -57,6 +57,8 @@ MISTAKES = [
     ("no epochs", "train", lambda p: [*_data(p), "trainer.max_epochs=0"], "trainer.max_epochs=0 trains nothing"),
     ("negative lr", "train", lambda p: [*_data(p), "model.optimizer.lr=-1e-3"],  # torch: "Invalid learning rate"
      "model.optimizer.lr must be >= 0, got -0.001"),
+    ("zero time budget", "train", lambda p: [*_data(p), "time_budget=0"],  # was no budget: trained until killed
+     "time_budget must be > 0"),
     ("negative seed", "train", lambda p: [*_data(p), "seed=-1"], "seed must be >= 0"),  # numpy: "not in bounds"
     ("negative validation size", "train", lambda p: [*_data(p), "data.max_val_items=-1"],
      "data.max_val_items must be >= 0"),  # "__len__() should return >= 0"

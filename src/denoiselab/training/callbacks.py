@@ -264,6 +264,8 @@ def parse_duration(value: str | float | int) -> float:
         return float(text)
     except ValueError:
         pass
+    if text.startswith("-"):  # "-00:00:01" is minus one second, not the 1 s of its last field
+        return -parse_duration(text[1:])
     try:
         parts = [float(p) for p in text.split(":")]
     except ValueError:

@@ -129,6 +129,9 @@ def check_training_settings(cfg: DictConfig) -> None:
     lr = (cfg.model.get("optimizer") or {}).get("lr")
     if isinstance(lr, (int, float)) and lr < 0:
         raise UserError(f"model.optimizer.lr must be >= 0, got {lr}")
+    budget = cfg.get("time_budget")
+    if budget is not None and budget != "" and parse_duration(budget) <= 0:  # 0 was taken as no budget at all
+        raise UserError(f"time_budget must be > 0 (seconds, MM:SS, HH:MM:SS or DD:HH:MM:SS; null: none), got {budget}")
     if cfg.get("seed") is not None and int(cfg.seed) < 0:
         raise UserError(f"seed must be >= 0, got {cfg.seed}")
     items = (cfg.get("data") or {}).get("max_val_items")
