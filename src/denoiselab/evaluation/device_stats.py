@@ -115,7 +115,7 @@ def calibration(noisy_devs: list[dict], quiet_devs: list[dict], score: str = "pe
     quiet_after = {d["device"]: d[f"{score}_after"] for d in quiet_devs}
     common = [d for d in noisy_devs if d["device"] in truth and not math.isnan(d[f"{score}_before"])]
     out: dict[str, Any] = {"score": score, "devices": len(common)}
-    if len(common) < 2:  # nothing to rank: say which devices each room has, so a naming slip shows
+    if len(common) < 2:  # nothing to rank: name the quiet room's devices, so a naming slip shows
         out["quiet_room_devices"] = ", ".join(sorted(truth)) or "none scored"
         return out
     order_truth = sorted(truth, key=lambda k: -truth[k])
