@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -25,10 +26,17 @@ def nearest_path_hint(path: str | Path) -> str:
     return f" (did you mean {parent / near[0]}?)" if near else ""
 
 
-def overlap(a: str | Path, b: str | Path) -> bool:
-    """Whether two paths are the same or one lies inside the other (after ~ and symlinks)."""
-    a, b = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
-    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+def speech_in_noise(speech: Iterable[str | Path], noise: Iterable[str | Path]) -> tuple[Path, Path] | None:
+    """The first (noise, speech) pair of paths that overlap: the same path, the noise inside the speech, or a
+    speech folder inside the noise (after ~ and symlinks); None if they are apart. A speech *file* inside a
+    noise folder does not count: a list file (.txt) of speech may live there without being noise."""
+    resolved = [Path(str(c)).expanduser().resolve() for c in speech]
+    for n in noise:
+        n = Path(str(n)).expanduser().resolve()
+        for c in resolved:
+            if n == c or n.is_relative_to(c) or (c.is_dir() and c.is_relative_to(n)):
+                return n, c
+    return None
 
 
 def sha1_of(path: str | Path, length: int = 12) -> str:

@@ -16,10 +16,15 @@ from denoiselab.evaluation.device_stats import SCORES, ranking_stability
 from denoiselab.evaluation.lab_measures import FR_BANDS
 
 
+def _not_in_full(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(refused recordings, recordings scored without a reference)."""
+    return ([r for r in rows if r["status"] == "refused"],
+            [r for r in rows if r["status"] == "ok" and not r["reference"]])
+
+
 def outcome(rows: list[dict]) -> str:
     """One line for the console: how many recordings were scored in full, without a reference, refused."""
-    refused = sum(r["status"] == "refused" for r in rows)
-    no_ref = sum(r["status"] == "ok" and not r["reference"] for r in rows)
+    refused, no_ref = map(len, _not_in_full(rows))
     line = f"{len(rows)} recordings: {len(rows) - refused - no_ref} scored against their reference"
     if no_ref:
         line += f", {no_ref} without a reference (non-intrusive scores only)"
@@ -117,8 +122,7 @@ def _score_table(devs: list[dict], have: list[str], tag: str) -> list[str]:
 
 
 def _markdown(rows, devs, have, stab, settings, pngs, calib) -> str:
-    refused = [r for r in rows if r["status"] == "refused"]
-    no_ref = [r for r in rows if r["status"] == "ok" and not r["reference"]]
+    refused, no_ref = _not_in_full(rows)
     model = settings.get("denoiser", "the denoiser")
     primary = next((st for st in stab if st["score"] in ("pesq_wb", "dnsmos_ovrl")), None)
     lines = ["# Device quality report", "",

@@ -19,7 +19,7 @@ import numpy as np
 
 from denoiselab.core import audio
 from denoiselab.core.errors import UserError
-from denoiselab.core.files import overlap
+from denoiselab.core.files import speech_in_noise
 from denoiselab.core.mixing import mix_at_snr
 from denoiselab.core.progress import track
 from denoiselab.core.sources import split_by_file
@@ -142,7 +142,7 @@ def _refuse_overlaps(clean: Path, noise: Path, out: Path) -> None:
     """Speech folder = noise folder would make speech clips noise clips; an output folder holding an input
     folder would take the recordings for its own clips. (--out inside an input folder is fine: its clips
     are left out of the inputs.)"""
-    if overlap(clean, noise):
+    if speech_in_noise([clean], [noise]) is not None:
         raise UserError(f"--clean ({clean}) and --noise ({noise}) overlap: the speech would be cut into noise clips "
                         "and a model trained on them would learn to remove speech; give the noise recordings' own "
                         "folder")

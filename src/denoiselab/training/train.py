@@ -178,7 +178,7 @@ def check_clip_holds_a_window(cfg: DictConfig) -> None:
         return  # non-positive ones are refused by name where the data module and front end are built
     if seconds * rate < n_fft:
         raise UserError(f"data.clip_seconds={seconds:g} ({int(seconds * rate)} samples at {rate} Hz) is shorter than "
-                        f"one STFT window (model.frontend.n_fft={n_fft}); clips of a second or more train well")
+                        f"one STFT window (model.frontend.n_fft={n_fft}); the shipped recipes use clips of 2-5 s")
 
 
 def fit_strategy_to_accelerator(cfg: DictConfig) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from denoiselab.core.errors import UserError
-from denoiselab.core.files import nearest_path_hint
+from denoiselab.core.files import nearest_path_hint, speech_in_noise
 from denoiselab.core.progress import track
 from denoiselab.core.rooms import RirBank, RoomAugment
 from denoiselab.core.sources import (
@@ -444,13 +444,10 @@ def _require_paths(**paths: Any) -> None:
 def _refuse_speech_as_noise(clean: PathLike, noise: PathLike) -> None:
     """data.noise naming the speech folder (or one inside it, or the other way round) would teach the model
     to remove speech: a copy-paste slip worth one line, not an hour of training."""
-    speech = [Path(str(c)).expanduser().resolve() for c in _roots(clean)]
-    for n in _roots(noise):
-        n = Path(str(n)).expanduser().resolve()
-        for c in speech:
-            if n == c or n.is_relative_to(c) or (c.is_dir() and c.is_relative_to(n)):
-                raise UserError(f"data.noise ({n}) and data.clean ({c}) overlap: the speech would be mixed in as "
-                                "noise and the model would learn to remove it; give the noise recordings' own folder")
+    if (found := speech_in_noise(_roots(clean), _roots(noise))) is not None:
+        n, c = found
+        raise UserError(f"data.noise ({n}) and data.clean ({c}) overlap: the speech would be mixed in as "
+                        "noise and the model would learn to remove it; give the noise recordings' own folder")
 
 
 def _roots(x: PathLike) -> list:
